@@ -1,0 +1,1 @@
+"""click commands only: parse → validate → call a service function → print."""

@@ -1,0 +1,141 @@
+"""Environments and apps."""
+
+from __future__ import annotations
+
+import click
+
+from paas.cli.common import database, json_option, print_json, print_table, transaction
+from paas.domain import validate as v
+
+
+def _csv(value: str | None) -> list[str]:
+    return [s.strip() for s in value.split(",") if s.strip()] if value else []
+
+
+@click.group()
+def env():
+    """Deploy targets."""
+
+
+@env.command("create")
+@click.argument("name")
+@click.option("--region", required=True)
+@click.option("--cluster", required=True, help="ECS cluster name or ARN.")
+@click.option("--listener-arn", help="ALB listener that web processes are routed from.")
+@click.option("--vpc-id")
+@click.option("--subnets", help="Comma-separated subnet ids.")
+@click.option("--security-groups", help="Comma-separated security group ids.")
+@click.option("--role-arn", help="Role to assume for this environment (cross-account).")
+@click.option("--endpoint-url", help="AWS endpoint override (emulators).")
+@click.option("--require-message", is_flag=True, help="Refuse deploys without -m.")
+@json_option
+def env_create(name, region, cluster, listener_arn, vpc_id, subnets, security_groups, role_arn,
+               endpoint_url, require_message, as_json):
+    """Create environment NAME."""
+    from paas.service.catalog import create_env
+
+    v.name(name, "environment name")
+    with transaction() as db:
+        row = create_env(db, name, region, cluster, listener_arn=listener_arn, vpc_id=vpc_id,
+                         subnets=_csv(subnets), security_groups=_csv(security_groups), role_arn=role_arn,
+                         endpoint_url=endpoint_url, require_message=require_message)
+    if as_json:
+        print_json(_env_json(row))
+    else:
+        click.echo(f"environment {name} created ({region}, cluster {cluster})")
+
+
+def _env_json(r) -> dict:
+    return {"name": r.name, "region": r.region, "cluster": r.cluster, "listener_arn": r.listener_arn,
+            "vpc_id": r.vpc_id, "subnets": list(r.subnets), "security_groups": list(r.security_groups),
+            "role_arn": r.role_arn, "endpoint_url": r.endpoint_url, "require_message": r.require_message,
+            "created_at": r.created_at}
+
+
+@env.command("list")
+@json_option
+def env_list(as_json):
+    """List environments."""
+    with database() as db:
+        rows = db.all("SELECT * FROM environments ORDER BY name")
+    if as_json:
+        print_json([_env_json(r) for r in rows])
+        return
+    print_table(["name", "region", "cluster", "listener", "role", "require -m"],
+                [(r.name, r.region, r.cluster, r.listener_arn, r.role_arn, r.require_message) for r in rows])
+
+
+@click.group()
+def apps():
+    """Applications."""
+
+
+@apps.command("create")
+@click.argument("name")
+@click.option("--type", "app_type", type=click.Choice(v.APP_TYPES), default="web", show_default=True)
+@click.option("--team")
+@json_option
+def apps_create(name, app_type, team, as_json):
+    """Create app NAME."""
+    from paas.service.catalog import create_app
+
+    v.name(name, "app name")
+    with transaction() as db:
+        row = create_app(db, name, app_type, team)
+    if as_json:
+        print_json({"name": row.name, "type": row.app_type, "team": row.team, "created_at": row.created_at})
+    else:
+        click.echo(f"app {name} created ({app_type})")
+
+
+_APPS_SQL = """
+SELECT a.name, a.app_type, a.team, a.created_at,
+       (SELECT count(*) FROM releases r WHERE r.app_id = a.id) AS releases,
+       (SELECT max(d.created_at) FROM deployments d WHERE d.app_id = a.id) AS last_deploy
+  FROM apps a
+"""
+
+
+@apps.command("list")
+@json_option
+def apps_list(as_json):
+    """List apps."""
+    with database() as db:
+        rows = db.all(_APPS_SQL + " ORDER BY a.name")
+    if as_json:
+        print_json([{"name": r.name, "type": r.app_type, "team": r.team, "created_at": r.created_at,
+                     "releases": r.releases, "last_deploy_at": r.last_deploy} for r in rows])
+        return
+    print_table(["app", "type", "team", "releases", "last deploy"],
+                [(r.name, r.app_type, r.team, r.releases, r.last_deploy) for r in rows])
+
+
+@apps.command("show")
+@click.argument("name")
+@json_option
+def apps_show(name, as_json):
+    """An app, its processes and its current release per environment."""
+    from paas.service.catalog import get_app
+
+    with database() as db:
+        a = get_app(db, name)
+        procs = db.all("SELECT name, command, port, health_check_path FROM processes WHERE app_id = %(a)s ORDER BY name",
+                       a=a.id)
+        current = db.all("SELECT * FROM paas_current_releases WHERE app = %(n)s ORDER BY environment", n=name)
+    data = {
+        "name": a.name, "type": a.app_type, "team": a.team, "created_at": a.created_at,
+        "gc_policy": a.gc_policy,
+        "processes": [dict(p) for p in procs],
+        "environments": [{"environment": c.environment, "release": f"v{c.release_version}",
+                          "release_version": c.release_version, "image": c.image,
+                          "image_digest": c.image_digest, "deployed_at": c.deployed_at,
+                          "known_good_at": c.known_good_at} for c in current],
+    }
+    if as_json:
+        print_json(data)
+        return
+    click.echo(f"{a.name}  type={a.app_type}  team={a.team or '-'}")
+    print_table(["process", "command", "port", "health check"],
+                [(p.name, p.command, p.port, p.health_check_path) for p in procs])
+    print_table(["environment", "release", "image", "deployed", "known-good"],
+                [(c.environment, f"v{c.release_version}", c.image, c.deployed_at, c.known_good_at) for c in current])

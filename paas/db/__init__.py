@@ -1,0 +1,1 @@
+"""The metadata database: models, connections, queue SQL, views."""

@@ -1,0 +1,259 @@
+"""SQLAlchemy 2.0 models: the schema's single description in Python.
+
+Alembic migrations are the only way the schema changes; tests/test_schema_drift.py checks that
+these models and the migrations agree. The request path (CLI) writes with plain SQL through
+`paas.db.sql` for start-up speed; these models are what that SQL is checked against.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+NAME_CHECK = "~ '^[a-z][a-z0-9-]{0,29}$'"
+DEPLOYMENT_STATES = ("pending", "in_progress", "succeeded", "failed", "rolled_back", "superseded", "cancelled")
+STRATEGIES = ("rolling", "blue-green", "canary")
+APP_TYPES = ("web", "worker", "batch")
+RELEASE_KINDS = ("deploy", "config", "scale", "rollback", "secret")
+
+
+def _in(col: str, values: tuple[str, ...]) -> str:
+    return f"{col} IN ({', '.join(repr(v) for v in values)})"
+
+
+TSTZ = DateTime(timezone=True)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Environment(Base):
+    __tablename__ = "environments"
+    __table_args__ = (CheckConstraint(f"name {NAME_CHECK}", name="name_format"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    region: Mapped[str] = mapped_column(Text)
+    cluster: Mapped[str] = mapped_column(Text)
+    listener_arn: Mapped[str | None] = mapped_column(Text)
+    vpc_id: Mapped[str | None] = mapped_column(Text)
+    subnets: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    security_groups: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    role_arn: Mapped[str | None] = mapped_column(Text)
+    endpoint_url: Mapped[str | None] = mapped_column(Text)
+    require_message: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    created_at: Mapped[datetime] = mapped_column(TSTZ, server_default=func.now())
+
+
+class App(Base):
+    __tablename__ = "apps"
+    __table_args__ = (
+        CheckConstraint(f"name {NAME_CHECK}", name="name_format"),
+        CheckConstraint(_in("app_type", APP_TYPES), name="app_type"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    app_type: Mapped[str] = mapped_column(Text, server_default=text("'web'"))
+    team: Mapped[str | None] = mapped_column(Text)
+    gc_policy: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    created_at: Mapped[datetime] = mapped_column(TSTZ, server_default=func.now())
+
+    processes: Mapped[list["Process"]] = relationship(lazy="raise", back_populates="app")
+
+
+class Process(Base):
+    """Process types an app declared most recently (its manifest); formation lives on releases."""
+
+    __tablename__ = "processes"
+    __table_args__ = (
+        UniqueConstraint("app_id", "name"),
+        CheckConstraint(f"name {NAME_CHECK}", name="name_format"),
+        CheckConstraint("port IS NULL OR port BETWEEN 1 AND 65535", name="port_range"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(Text)
+    command: Mapped[str | None] = mapped_column(Text)
+    port: Mapped[int | None] = mapped_column(Integer)
+    health_check_path: Mapped[str] = mapped_column(Text, server_default=text("'/'"))
+
+    app: Mapped[App] = relationship(lazy="raise", back_populates="processes")
+
+
+class ConfigVersion(Base):
+    """Env vars (plain values) and secret *references* (ARN + version), never a secret value."""
+
+    __tablename__ = "config_versions"
+    __table_args__ = (
+        UniqueConstraint("app_id", "environment_id", "version"),
+        CheckConstraint("version > 0", name="version_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id"))
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    vars: Mapped[dict[str, str]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    secrets: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    actor: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TSTZ, server_default=func.now())
+
+
+class Image(Base):
+    __tablename__ = "images"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    reference: Mapped[str] = mapped_column(Text, unique=True)
+    repository: Mapped[str] = mapped_column(Text)
+    tag: Mapped[str | None] = mapped_column(Text)
+    digest: Mapped[str | None] = mapped_column(Text)
+    first_seen_at: Mapped[datetime] = mapped_column(TSTZ, server_default=func.now())
+
+
+class Release(Base):
+    __tablename__ = "releases"
+    __table_args__ = (
+        UniqueConstraint("app_id", "environment_id", "version"),
+        CheckConstraint("version > 0", name="version_positive"),
+        CheckConstraint(_in("kind", RELEASE_KINDS), name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id"))
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(Text)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id"))
+    image_digest: Mapped[str | None] = mapped_column(Text)
+    config_version_id: Mapped[int] = mapped_column(ForeignKey("config_versions.id"))
+    formation: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    manifest: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    copied_from_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"))
+    known_good_at: Mapped[datetime | None] = mapped_column(TSTZ)
+    actor: Mapped[str] = mapped_column(Text)
+    message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TSTZ, server_default=func.now())
+
+
+class Deployment(Base):
+    __tablename__ = "deployments"
+    __table_args__ = (
+        CheckConstraint(_in("state", DEPLOYMENT_STATES), name="state"),
+        CheckConstraint(_in("strategy", STRATEGIES), name="strategy"),
+        CheckConstraint(
+            "(state IN ('pending', 'in_progress')) = (finished_at IS NULL)", name="finished_iff_terminal"
+        ),
+        Index("ix_deployments_app_env_created", "app_id", "environment_id", text("created_at DESC")),
+        Index("ix_deployments_app_created", "app_id", text("created_at DESC")),
+        Index("ix_deployments_created", text("created_at DESC")),
+        Index(
+            "uq_deployments_one_in_progress", "app_id", "environment_id",
+            unique=True, postgresql_where=text("state = 'in_progress'"),
+        ),
+        Index("ix_deployments_active", "app_id", "environment_id",
+              postgresql_where=text("state IN ('pending', 'in_progress')")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id"))
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id"))
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"))
+    strategy: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(Text, server_default=text("'pending'"))
+    options: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    actor: Mapped[str] = mapped_column(Text)
+    message: Mapped[str | None] = mapped_column(Text)
+    current_step: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("deployments.id"))
+    rolled_back_from_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"))
+    rolled_back_to_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"))
+    created_at: Mapped[datetime] = mapped_column(TSTZ, server_default=func.now())
+    started_at: Mapped[datetime | None] = mapped_column(TSTZ)
+    finished_at: Mapped[datetime | None] = mapped_column(TSTZ)
+
+
+class DeploymentEvent(Base):
+    """Append-only: a trigger rejects UPDATE and DELETE (see the first migration)."""
+
+    __tablename__ = "deployment_events"
+    __table_args__ = (Index("ix_deployment_events_deployment", "deployment_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"))
+    at: Mapped[datetime] = mapped_column(TSTZ, server_default=func.now())
+    kind: Mapped[str] = mapped_column(Text)
+    step: Mapped[str | None] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    aws_request_id: Mapped[str | None] = mapped_column(Text)
+    fencing_token: Mapped[int | None] = mapped_column(BigInteger)
+    actor: Mapped[str | None] = mapped_column(Text)
+
+
+class WorkItem(Base):
+    """The reconcile queue: one row per app+environment, claimed with a lease and a fence."""
+
+    __tablename__ = "work_queue"
+    __table_args__ = (
+        ForeignKeyConstraint(["app_id"], ["apps.id"]),
+        ForeignKeyConstraint(["environment_id"], ["environments.id"]),
+        Index("ix_work_queue_run_after", "run_after"),
+        CheckConstraint("attempts >= 0", name="attempts_non_negative"),
+    )
+
+    app_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    environment_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_after: Mapped[datetime] = mapped_column(TSTZ, server_default=func.now())
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    lease_owner: Mapped[str | None] = mapped_column(Text)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(TSTZ)
+    fencing_token: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    enqueued_at: Mapped[datetime] = mapped_column(TSTZ, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(TSTZ, server_default=func.now())
+
+
+class Observation(Base):
+    """What the last reconcile saw in AWS for an app+environment (for `paas status`)."""
+
+    __tablename__ = "observations"
+    __table_args__ = (
+        ForeignKeyConstraint(["app_id"], ["apps.id"]),
+        ForeignKeyConstraint(["environment_id"], ["environments.id"]),
+    )
+
+    app_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    environment_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    observed_at: Mapped[datetime] = mapped_column(TSTZ)

@@ -1,0 +1,102 @@
+"""A thin, fast layer over a psycopg2 connection, shared by the CLI, services and workers.
+
+The request path must start, validate, commit and exit in well under 150 ms, and importing
+SQLAlchemy alone costs more than that (measured in bench/cli_latency). So use cases speak plain
+parameterised SQL through `Db`; workers get their connections from a pooled SQLAlchemy engine
+(`paas.db.engine`) and wrap them the same way. The caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from paas.domain.errors import DatabaseUnavailable
+
+
+class Row(dict):
+    """A result row: a dict that also allows `row.name`."""
+
+    __slots__ = ()
+
+    def __getattr__(self, item: str) -> Any:
+        try:
+            return self[item]
+        except KeyError:
+            raise AttributeError(item) from None
+
+
+def jsonb(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+
+
+class Db:
+    """Queries over one DB-API connection. Statements use psycopg2's %(name)s parameters."""
+
+    def __init__(self, conn: Any):
+        self.conn = conn
+
+    def _run(self, sql: str, params: dict[str, Any] | None) -> Any:
+        cur = self.conn.cursor()
+        cur.execute(sql, params or None)
+        return cur
+
+    def all(self, sql: str, **params: Any) -> list[Row]:
+        cur = self._run(sql, params)
+        if cur.description is None:
+            return []
+        cols = [d[0] for d in cur.description]
+        return [Row(zip(cols, r)) for r in cur.fetchall()]
+
+    def one(self, sql: str, **params: Any) -> Row | None:
+        cur = self._run(sql, params)
+        r = cur.fetchone()
+        if r is None:
+            return None
+        return Row(zip([d[0] for d in cur.description], r))
+
+    def scalar(self, sql: str, **params: Any) -> Any:
+        r = self._run(sql, params).fetchone()
+        return None if r is None else r[0]
+
+    def execute(self, sql: str, **params: Any) -> int:
+        return self._run(sql, params).rowcount
+
+    def commit(self) -> None:
+        self.conn.commit()
+
+    def rollback(self) -> None:
+        self.conn.rollback()
+
+    @contextmanager
+    def transaction(self) -> Iterator["Db"]:
+        """Commit on success, roll back on any exception: never a partial write."""
+        try:
+            yield self
+        except BaseException:
+            self.conn.rollback()
+            raise
+        else:
+            self.conn.commit()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def connect(url: str, application_name: str = "paas") -> Db:
+    """Open a connection, turning any failure into one line that names the URL sans password."""
+    import psycopg2
+
+    from paas.db.url import redact, to_libpq
+
+    try:
+        conn = psycopg2.connect(to_libpq(url), connect_timeout=5, application_name=application_name)
+    except psycopg2.Error as e:
+        reason = (str(e).strip().splitlines() or ["unknown error"])[-1].strip()
+        if reason.startswith("connection to server") or not reason:
+            reason = str(e).strip().splitlines()[0]
+        raise DatabaseUnavailable(
+            f"cannot reach the metadata database at {redact(url)}: {reason}"
+        ) from None
+    return Db(conn)

@@ -1,0 +1,1 @@
+"""Use cases on the metadata database. Each takes a `Db` and leaves the commit to the caller."""

@@ -1,0 +1,324 @@
+"""Deploy, config, scale, secret and rollback requests: each a new release plus a deployment.
+
+Every request runs in the caller's single transaction: the queue row is locked first (see
+`paas.db.queue.enqueue`), so concurrent requests for one app+environment are serialised and
+release versions stay consecutive with no gaps; then the release, the deployment, the events
+and the NOTIFY are written together, or nothing is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from paas.db import queue
+from paas.db.sql import Db, Row, jsonb
+from paas.domain import validate as v
+from paas.domain.errors import Conflict, NotFound, UserError
+from paas.domain.manifest import Manifest, default_manifest
+from paas.service.catalog import get_app, get_env
+
+
+@dataclass
+class Requested:
+    deployment_id: int
+    release_version: int
+    app: str
+    environment: str
+    strategy: str
+    superseded: list[int] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "deployment_id": self.deployment_id,
+            "release": f"v{self.release_version}",
+            "release_version": self.release_version,
+            "app": self.app,
+            "environment": self.environment,
+            "strategy": self.strategy,
+            "superseded": self.superseded,
+            "notes": self.notes,
+        }
+
+
+def latest_release(db: Db, app_id: int, env_id: int) -> Row | None:
+    return db.one(
+        """
+        SELECT r.*, i.reference AS image
+          FROM releases r JOIN images i ON i.id = r.image_id
+         WHERE r.app_id = %(a)s AND r.environment_id = %(e)s
+         ORDER BY r.version DESC LIMIT 1
+        """,
+        a=app_id, e=env_id,
+    )
+
+
+def latest_config(db: Db, app_id: int, env_id: int) -> Row | None:
+    return db.one(
+        """
+        SELECT * FROM config_versions WHERE app_id = %(a)s AND environment_id = %(e)s
+         ORDER BY version DESC LIMIT 1
+        """,
+        a=app_id, e=env_id,
+    )
+
+
+def new_config_version(db: Db, app_id: int, env_id: int, vars_: dict[str, str],
+                       secrets: dict[str, Any], actor: str) -> Row:
+    return db.one(
+        """
+        INSERT INTO config_versions (app_id, environment_id, version, vars, secrets, actor)
+        SELECT %(a)s, %(e)s, COALESCE(max(version), 0) + 1, %(vars)s::jsonb, %(secrets)s::jsonb, %(actor)s
+          FROM config_versions WHERE app_id = %(a)s AND environment_id = %(e)s
+        RETURNING *
+        """,
+        a=app_id, e=env_id, vars=jsonb(vars_), secrets=jsonb(secrets), actor=actor,
+    )
+
+
+def _image_id(db: Db, ref: v.ImageRef) -> int:
+    text = str(ref)
+    row = db.one(
+        """
+        INSERT INTO images (reference, repository, tag, digest) VALUES (%(r)s, %(repo)s, %(t)s, %(d)s)
+        ON CONFLICT (reference) DO NOTHING RETURNING id
+        """,
+        r=text, repo=ref.repository, t=ref.tag, d=ref.digest,
+    )
+    if row is not None:
+        return row.id
+    return db.scalar("SELECT id FROM images WHERE reference = %(r)s", r=text)
+
+
+def _sync_processes(db: Db, app_id: int, manifest: Manifest) -> None:
+    for p in manifest.processes.values():
+        db.execute(
+            """
+            INSERT INTO processes (app_id, name, command, port, health_check_path)
+            VALUES (%(a)s, %(n)s, %(c)s, %(p)s, %(h)s)
+            ON CONFLICT (app_id, name) DO UPDATE
+               SET command = EXCLUDED.command, port = EXCLUDED.port,
+                   health_check_path = EXCLUDED.health_check_path
+            """,
+            a=app_id, n=p.name, c=p.command, p=p.port, h=p.health_check_path,
+        )
+
+
+def event(db: Db, deployment_id: int, kind: str, message: str, *, step: str | None = None,
+          data: dict[str, Any] | None = None, actor: str | None = None,
+          request_id: str | None = None, token: int | None = None) -> None:
+    db.execute(
+        """
+        INSERT INTO deployment_events (deployment_id, kind, step, message, data, actor, aws_request_id,
+                                       fencing_token)
+        VALUES (%(d)s, %(k)s, %(s)s, %(m)s, %(data)s::jsonb, %(actor)s, %(rid)s, %(tok)s)
+        """,
+        d=deployment_id, k=kind, s=step, m=message, data=jsonb(data or {}), actor=actor,
+        rid=request_id, tok=token,
+    )
+
+
+def _create(db: Db, app: Row, env: Row, *, kind: str, image: v.ImageRef, config_version_id: int,
+            formation: dict[str, Any], manifest: Manifest, strategy: str, actor: str,
+            message: str | None, options: dict[str, Any], copied_from_id: int | None = None) -> Requested:
+    """The one place a release and its deployment are born."""
+    if env.require_message and not (message and message.strip()):
+        raise UserError(f"environment {env.name!r} requires a message: add -m \"why\"")
+    v.choice(strategy, v.STRATEGIES, "strategy")
+    queue.enqueue(db, app.id, env.id)  # locks the app+env: versions below cannot race
+    version = db.scalar(
+        "SELECT COALESCE(max(version), 0) + 1 FROM releases WHERE app_id = %(a)s AND environment_id = %(e)s",
+        a=app.id, e=env.id,
+    )
+    release_id = db.scalar(
+        """
+        INSERT INTO releases (app_id, environment_id, version, kind, image_id, image_digest,
+                              config_version_id, formation, manifest, copied_from_id, actor, message)
+        VALUES (%(a)s, %(e)s, %(v)s, %(k)s, %(img)s, %(dig)s, %(cv)s, %(f)s::jsonb, %(m)s::jsonb,
+                %(cf)s, %(actor)s, %(msg)s)
+        RETURNING id
+        """,
+        a=app.id, e=env.id, v=version, k=kind, img=_image_id(db, image), dig=image.digest,
+        cv=config_version_id, f=jsonb(formation), m=jsonb(manifest.to_json()), cf=copied_from_id,
+        actor=actor, msg=message,
+    )
+    dep_id = db.scalar(
+        """
+        INSERT INTO deployments (app_id, environment_id, release_id, strategy, options, actor, message)
+        VALUES (%(a)s, %(e)s, %(r)s, %(s)s, %(o)s::jsonb, %(actor)s, %(msg)s) RETURNING id
+        """,
+        a=app.id, e=env.id, r=release_id, s=strategy, o=jsonb(options), actor=actor, msg=message,
+    )
+    superseded = [r.id for r in db.all(
+        """
+        UPDATE deployments SET state = 'superseded', finished_at = now(), superseded_by_id = %(new)s
+         WHERE app_id = %(a)s AND environment_id = %(e)s AND state = 'pending' AND id <> %(new)s
+        RETURNING id
+        """,
+        a=app.id, e=env.id, new=dep_id,
+    )]
+    for old in superseded:
+        event(db, old, "superseded", f"superseded by deployment {dep_id} (v{version}) before it started",
+              data={"superseded_by": dep_id}, actor=actor)
+    event(db, dep_id, "requested", f"{kind} of v{version} requested ({strategy})",
+          data={"kind": kind, "image": str(image), "options": options, "superseded": superseded},
+          actor=actor)
+    return Requested(dep_id, version, app.name, env.name, strategy, superseded)
+
+
+def _formation(manifest: Manifest, previous: dict[str, Any] | None) -> dict[str, Any]:
+    """Sizes come from the manifest; counts stay where `paas scale` last put them."""
+    out = {}
+    for p in manifest.processes.values():
+        prev = (previous or {}).get(p.name)
+        out[p.name] = {"count": prev["count"] if prev else p.count, "cpu": p.cpu, "memory": p.memory}
+    return out
+
+
+def deploy(db: Db, app_name: str, env_name: str, image: str, *, actor: str, message: str | None = None,
+           strategy: str | None = None, manifest: Manifest | None = None,
+           options: dict[str, Any] | None = None) -> Requested:
+    ref = v.image_ref(image)
+    app, env, prev = _locked(db, app_name, env_name)
+    if manifest is None:
+        manifest = Manifest.from_json(prev.manifest) if prev else default_manifest(app.app_type)
+    _sync_processes(db, app.id, manifest)
+    cfg = latest_config(db, app.id, env.id) or new_config_version(db, app.id, env.id, {}, {}, actor)
+    return _create(
+        db, app, env, kind="deploy", image=ref, config_version_id=cfg.id,
+        formation=_formation(manifest, prev.formation if prev else None), manifest=manifest,
+        strategy=strategy or manifest.strategy.default, actor=actor, message=message,
+        options=options or {},
+    )
+
+
+def _locked(db: Db, app_name: str, env_name: str) -> tuple[Row, Row, Row | None]:
+    """App, environment and latest release, read after taking the app+environment's queue lock."""
+    app, env = get_app(db, app_name), get_env(db, env_name)
+    queue.enqueue(db, app.id, env.id, notify=False)
+    return app, env, latest_release(db, app.id, env.id)
+
+
+def change_config(db: Db, app_name: str, env_name: str, *, actor: str, set_vars: dict[str, str] | None = None,
+                  unset: list[str] | None = None, secrets: dict[str, Any] | None = None,
+                  message: str | None = None, kind: str = "config") -> tuple[Row, Requested | None]:
+    """A new config version, and a release of it when the app has been deployed here before."""
+    for k in (set_vars or {}):
+        v.env_key(k)
+    for k in (unset or []):
+        v.env_key(k)
+    app, env, prev = _locked(db, app_name, env_name)
+    cur = latest_config(db, app.id, env.id)
+    vars_ = dict(cur.vars) if cur else {}
+    secs = dict(cur.secrets) if cur else {}
+    missing = [k for k in (unset or []) if k not in vars_ and k not in secs]
+    if missing:
+        raise UserError(f"config key {missing[0]!r} is not set for {app.name} in {env.name}")
+    vars_.update(set_vars or {})
+    secs.update(secrets or {})
+    for k in unset or []:
+        vars_.pop(k, None)
+        secs.pop(k, None)
+    clash = sorted(set(vars_) & set(secs))
+    if clash:
+        raise UserError(f"{clash[0]!r} is already a secret; unset it before setting a plain value")
+    cfg = new_config_version(db, app.id, env.id, vars_, secs, actor)
+    if prev is None:
+        return cfg, None
+    manifest = Manifest.from_json(prev.manifest)
+    req = _create(
+        db, app, env, kind=kind, image=v.image_ref(prev.image), config_version_id=cfg.id,
+        formation=prev.formation, manifest=manifest, strategy=manifest.strategy.default
+        if manifest.strategy.default != "canary" else "rolling",
+        actor=actor, message=message, options={"config_version": cfg.version},
+    )
+    return cfg, req
+
+
+def scale(db: Db, app_name: str, env_name: str, counts: dict[str, int], *, actor: str,
+          message: str | None = None) -> Requested:
+    app, env, prev = _locked(db, app_name, env_name)
+    if prev is None:
+        raise UserError(f"{app.name} has no release in {env.name} yet: deploy before scaling")
+    unknown = sorted(set(counts) - set(prev.formation))
+    if unknown:
+        raise UserError(
+            f"unknown process {unknown[0]!r} for {app.name}: processes are {', '.join(sorted(prev.formation))}"
+        )
+    formation = {k: {**f, "count": counts.get(k, f["count"])} for k, f in prev.formation.items()}
+    return _create(
+        db, app, env, kind="scale", image=v.image_ref(prev.image), config_version_id=prev.config_version_id,
+        formation=formation, manifest=Manifest.from_json(prev.manifest), strategy="rolling",
+        actor=actor, message=message, options={"scale": counts},
+    )
+
+
+def rollback(db: Db, app_name: str, env_name: str, *, actor: str, to_version: int | None = None,
+             message: str | None = None, strategy: str | None = None) -> Requested:
+    """A new release copying an older one: history stays append-only."""
+    app, env, prev = _locked(db, app_name, env_name)
+    if prev is None:
+        raise UserError(f"{app.name} has no release in {env.name} to roll back")
+    if to_version is None:
+        target = db.one(
+            """
+            SELECT r.*, i.reference AS image FROM releases r JOIN images i ON i.id = r.image_id
+             WHERE r.app_id = %(a)s AND r.environment_id = %(e)s AND r.version < %(v)s
+               AND (r.image_id, r.config_version_id, r.formation) IS DISTINCT FROM
+                   (%(img)s, %(cv)s, %(f)s::jsonb)
+             ORDER BY (r.known_good_at IS NOT NULL) DESC, r.version DESC LIMIT 1
+            """,
+            a=app.id, e=env.id, v=prev.version, img=prev.image_id, cv=prev.config_version_id,
+            f=jsonb(prev.formation),
+        )
+        if target is None:
+            raise UserError(f"{app.name} has no earlier release in {env.name} to roll back to")
+    else:
+        target = db.one(
+            """
+            SELECT r.*, i.reference AS image FROM releases r JOIN images i ON i.id = r.image_id
+             WHERE r.app_id = %(a)s AND r.environment_id = %(e)s AND r.version = %(v)s
+            """,
+            a=app.id, e=env.id, v=to_version,
+        )
+        if target is None:
+            raise UserError(f"{app.name} has no release v{to_version} in {env.name} (latest is v{prev.version})")
+    notes = []
+    if target.config_version_id != prev.config_version_id:
+        notes.append(f"this rollback also changes config: v{target.version} uses a different config version "
+                     "(env vars or secrets) than the current release")
+    manifest = Manifest.from_json(target.manifest)
+    req = _create(
+        db, app, env, kind="rollback", image=v.image_ref(target.image),
+        config_version_id=target.config_version_id, formation=target.formation, manifest=manifest,
+        strategy=strategy or ("rolling" if manifest.strategy.default == "canary" else manifest.strategy.default),
+        actor=actor, message=message or f"rollback to v{target.version}",
+        options={"rollback_to": target.version}, copied_from_id=target.id,
+    )
+    req.notes.extend(notes)
+    return req
+
+
+def cancel(db: Db, deployment_id: int, *, actor: str) -> Row:
+    """Cancel a deployment that has not started; one in progress is cancelled by the worker at a safe point."""
+    dep = db.one("SELECT * FROM deployments WHERE id = %(i)s FOR UPDATE", i=deployment_id)
+    if dep is None:
+        raise NotFound(f"no deployment {deployment_id}")
+    if dep.state == "pending":
+        db.execute("UPDATE deployments SET state = 'cancelled', finished_at = now() WHERE id = %(i)s",
+                   i=deployment_id)
+        event(db, deployment_id, "cancelled", "cancelled before it started", actor=actor)
+    elif dep.state == "in_progress":
+        opts = dict(dep.options)
+        if opts.get("cancel_requested"):
+            raise Conflict(f"deployment {deployment_id} is already being cancelled")
+        opts["cancel_requested"] = True
+        db.execute("UPDATE deployments SET options = %(o)s::jsonb WHERE id = %(i)s", o=jsonb(opts), i=deployment_id)
+        event(db, deployment_id, "cancel_requested",
+              "cancel requested: the worker rolls back to the last known-good release at the next safe point",
+              actor=actor)
+        queue.enqueue(db, dep.app_id, dep.environment_id)
+    else:
+        raise Conflict(f"deployment {deployment_id} is already {dep.state}")
+    return db.one("SELECT * FROM deployments WHERE id = %(i)s", i=deployment_id)
