@@ -1,0 +1,142 @@
+"""`paas dev`: the local stack (dev and test only; product code never imports this package)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+
+import click
+
+from paas.cli.common import json_option, print_json, print_table
+from paas.domain.errors import UserError
+
+
+@click.group()
+def dev():
+    """The local stack: embedded Postgres, an AWS emulator and a simulated ECS data plane."""
+
+
+@dev.command()
+@click.option("--port", default=4566, show_default=True, help="Emulator port (another free one if taken).")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 32))
+@click.option("--fast/--no-fast", default=True, show_default=True,
+              help="Demo durations (seconds-long bakes and polls) unless PAAS_* are set.")
+def up(port, workers, fast):
+    """Run the stack in the foreground until Ctrl-C or `paas dev down`."""
+    from paas.devstack.up import DEMO_DURATIONS, DevStack
+    from paas.reconciler import logs
+    from paas.settings import home
+
+    if fast:
+        for k, v in DEMO_DURATIONS.items():
+            os.environ.setdefault(k, v)
+    logs.setup("WARNING")
+    stack = DevStack(home(), port=port, workers=workers, log=lambda m: click.echo(m, err=True))
+    stop = {"now": False}
+
+    def _stop(signum, frame):
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        exports = stack.start()
+        click.echo("# in another terminal (paas picks these up by itself from the state file):", err=True)
+        for k, v in exports.items():
+            click.echo(f"export {k}={v}")
+        sys.stdout.flush()
+        click.echo("paas dev is up; Ctrl-C or `paas dev down` stops it", err=True)
+        while not stop["now"]:
+            time.sleep(0.2)
+    finally:
+        click.echo("stopping …", err=True)
+        stack.stop()
+        click.echo("paas dev stopped", err=True)
+
+
+@dev.command()
+def down():
+    """Stop a running `paas dev up`."""
+    from paas.settings import dev_state_path
+
+    try:
+        state = json.loads(dev_state_path().read_text())
+        pid = int(state["pid"])
+    except (OSError, ValueError, KeyError):
+        click.echo("paas dev is not running")
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        dev_state_path().unlink(missing_ok=True)
+        click.echo("paas dev was not running (stale state file removed)")
+        return
+    for _ in range(150):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            click.echo("paas dev stopped")
+            return
+        time.sleep(0.1)
+    raise UserError(f"paas dev (pid {pid}) did not stop within 15s")
+
+
+def _profiles_path():
+    from pathlib import Path
+
+    from paas.settings import home, read_dev_state
+
+    return Path(read_dev_state().get("profiles_path") or home() / "profiles.json")
+
+
+@dev.group()
+def profile():
+    """How simulated containers of an image behave (healthy by default)."""
+
+
+@profile.command("set")
+@click.argument("image_glob")
+@click.option("--error-rate", type=float, help="Fraction of requests answered 5xx (0..1).")
+@click.option("--p99-ms", type=float, help="99th percentile response time in ms.")
+@click.option("--crash-loop/--no-crash-loop", default=None, help="Containers exit soon after starting.")
+@click.option("--start-seconds", type=float, help="Seconds from PENDING to RUNNING and healthy.")
+@click.option("--exit-code", type=int, help="Exit code of a crash-looping container.")
+@json_option
+def profile_set(image_glob, error_rate, p99_ms, crash_loop, start_seconds, exit_code, as_json):
+    """Set the profile for images matching IMAGE_GLOB (e.g. '*:bad*')."""
+    from paas.devstack.profiles import set_profile
+
+    fields = {k: v for k, v in dict(error_rate=error_rate, p99_ms=p99_ms, crash_loop=crash_loop,
+                                    start_seconds=start_seconds, exit_code=exit_code).items() if v is not None}
+    if not image_glob.strip():
+        raise UserError("IMAGE_GLOB is empty")
+    try:
+        prof = set_profile(_profiles_path(), image_glob, **fields)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    from dataclasses import asdict
+
+    if as_json:
+        print_json({"image": image_glob, **asdict(prof)})
+    else:
+        click.echo(f"{image_glob}: " + ", ".join(f"{k}={v}" for k, v in asdict(prof).items()))
+
+
+@profile.command("list")
+@json_option
+def profile_list(as_json):
+    """Profiles in match order (the last matching glob wins)."""
+    from dataclasses import asdict
+
+    from paas.devstack.profiles import load_profiles
+
+    entries = load_profiles(_profiles_path())
+    if as_json:
+        print_json([{"image": e.image, **asdict(e.profile)} for e in entries])
+        return
+    print_table(["image", "error rate", "p99 ms", "crash loop", "start s", "exit code"],
+                [(e.image, e.profile.error_rate, e.profile.p99_ms, e.profile.crash_loop,
+                  e.profile.start_seconds, e.profile.exit_code) for e in entries])
