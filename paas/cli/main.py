@@ -28,7 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "secrets": ("paas.cli.secrets", "secrets"),
     "worker": ("paas.cli.workers", "worker"),
     "reconcile": ("paas.cli.workers", "reconcile"),
-    "dev": ("paas.cli.dev", "dev"),
+    "dev": ("paas.devstack.cli", "dev"),  # dev tooling: named, never imported by product code
     "promote": ("paas.cli.progressive", "promote"),
     "abort": ("paas.cli.progressive", "abort"),
     "gc": ("paas.cli.progressive", "gc"),
@@ -49,7 +49,8 @@ class LazyGroup(click.Group):
             if e.name == target[0]:
                 return None
             raise
-        return getattr(module, target[1])
+        # None (an unknown command) rather than a traceback while a module is half-built
+        return getattr(module, target[1], None)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -70,6 +70,7 @@ class Environment(Base):
     role_arn: Mapped[str | None] = mapped_column(Text)
     endpoint_url: Mapped[str | None] = mapped_column(Text)
     require_message: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    resync_after: Mapped[datetime] = mapped_column(TSTZ, server_default=func.now())
     created_at: Mapped[datetime] = mapped_column(TSTZ, server_default=func.now())
 
 

@@ -150,7 +150,8 @@ def set_profile(path: str | os.PathLike[str], glob: str, **values: Any) -> Profi
     """Create or update the profile for ``glob`` and move it to the end (so it wins).
 
     Fields not given keep their current value for that glob (or the healthy default for a
-    new glob). Validation happens before anything is written.
+    new glob). Validation happens before anything is written; a file that exists but cannot
+    be parsed is reported (``ValueError``) rather than overwritten.
     """
     if not isinstance(glob, str) or not glob.strip():
         raise ValueError("image glob must not be empty")

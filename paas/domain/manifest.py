@@ -112,7 +112,7 @@ def parse_manifest(text: str, source: str = "paas.toml") -> Manifest:
 
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
+    except ValueError as e:  # TOMLDecodeError, or int() refusing a 5000-digit integer
         raise UserError(f"{source}: not valid TOML: {e}") from None
     _unknown("", data, _TOP_KEYS)
     app_type = v.choice(data.get("type", "web"), v.APP_TYPES, "app type")

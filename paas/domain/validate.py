@@ -114,6 +114,7 @@ _REFERENCE_RE = re.compile(
     rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?"
 )
 _NAME_MAX = 255
+_DIGEST_HEX = {"sha256": 64, "sha384": 96, "sha512": 128}
 
 
 @dataclass(frozen=True)
@@ -151,9 +152,14 @@ def image_ref(value: str) -> ImageRef:
         raise UserError(f"invalid image reference: repository name longer than {_NAME_MAX} characters")
     digest = m.group("digest")
     if digest:
+        # The grammar admits any algorithm; registries and ECS accept the registered ones only
+        # (OCI image spec, go-digest), with lowercase hex of the algorithm's exact length.
         algo, _, hexpart = digest.partition(":")
-        if algo == "sha256" and not re.fullmatch(r"[0-9a-f]{64}", hexpart):
-            raise UserError(f"invalid image digest {digest!r}: sha256 takes 64 lowercase hex digits")
+        size = _DIGEST_HEX.get(algo)
+        if size is None:
+            raise UserError(f"invalid image digest {digest!r}: the algorithm must be sha256, sha384 or sha512")
+        if not re.fullmatch(rf"[0-9a-f]{{{size}}}", hexpart):
+            raise UserError(f"invalid image digest {digest!r}: {algo} takes {size} lowercase hex digits")
     tag = m.group("tag")
     if tag is None and digest is None:
         tag = "latest"
@@ -162,14 +168,17 @@ def image_ref(value: str) -> ImageRef:
 
 # --- durations and key=value pairs -------------------------------------------------------
 
-_DURATION_RE = re.compile(r"(\d+)\s*(s|m|h|d|w)")
+_DURATION_RE = re.compile(r"([0-9]{1,9})\s*(s|m|h|d|w)")
+# ASCII digits only, and few of them: str.isdigit() accepts '²' (which int() rejects) and int()
+# refuses strings of more than 4300 digits; neither may escape as anything but a UserError.
+_UINT_RE = re.compile(r"[0-9]{1,9}")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def duration(value: str, what: str = "duration") -> int:
     """'90s', '15m', '24h', '7d', '2w' or plain seconds → seconds."""
     v = value.strip() if isinstance(value, str) else value
-    if isinstance(v, str) and v.isdigit():
+    if isinstance(v, str) and _UINT_RE.fullmatch(v):
         return int(v)
     m = _DURATION_RE.fullmatch(v) if isinstance(v, str) else None
     if not m:
@@ -199,7 +208,7 @@ def scale_pairs(pairs: tuple[str, ...] | list[str]) -> dict[str, int]:
         raise UserError("nothing to scale: give PROCESS=COUNT, e.g. web=3")
     for pair in pairs:
         proc, sep, val = pair.partition("=")
-        if not sep or not val.strip().isdigit():
+        if not sep or not _UINT_RE.fullmatch(val.strip()):
             raise UserError(f"invalid scale argument {pair!r}: expected PROCESS=COUNT, e.g. web=3")
         name(proc, "process name")
         out[proc] = count(int(val))
@@ -209,7 +218,7 @@ def scale_pairs(pairs: tuple[str, ...] | list[str]) -> dict[str, int]:
 def version_label(value: str) -> int:
     """'v12' or '12' → 12."""
     v = value[1:] if isinstance(value, str) and value[:1] in ("v", "V") else value
-    if not isinstance(v, str) or not v.isdigit() or int(v) < 1:
+    if not isinstance(v, str) or not _UINT_RE.fullmatch(v) or int(v) < 1:
         raise UserError(f"invalid release {value!r}: expected vN, e.g. v3")
     return int(v)
 
@@ -235,6 +244,7 @@ def rate(value: object, what: str) -> float:
 
 
 def non_negative(value: object, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise UserError(f"invalid {what} {value!r}: expected a number >= 0")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1e12:
+        # also rejects NaN, infinity, and integers too big for a float
+        raise UserError(f"invalid {what} {value!r}: expected a number from 0 to 1e12")
     return float(value)

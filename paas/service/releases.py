@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from paas.db import queue
+from paas.db.events import event
 from paas.db.sql import Db, Row, jsonb
 from paas.domain import validate as v
 from paas.domain.errors import Conflict, NotFound, UserError
@@ -103,20 +104,6 @@ def _sync_processes(db: Db, app_id: int, manifest: Manifest) -> None:
             """,
             a=app_id, n=p.name, c=p.command, p=p.port, h=p.health_check_path,
         )
-
-
-def event(db: Db, deployment_id: int, kind: str, message: str, *, step: str | None = None,
-          data: dict[str, Any] | None = None, actor: str | None = None,
-          request_id: str | None = None, token: int | None = None) -> None:
-    db.execute(
-        """
-        INSERT INTO deployment_events (deployment_id, kind, step, message, data, actor, aws_request_id,
-                                       fencing_token)
-        VALUES (%(d)s, %(k)s, %(s)s, %(m)s, %(data)s::jsonb, %(actor)s, %(rid)s, %(tok)s)
-        """,
-        d=deployment_id, k=kind, s=step, m=message, data=jsonb(data or {}), actor=actor,
-        rid=request_id, tok=token,
-    )
 
 
 def _create(db: Db, app: Row, env: Row, *, kind: str, image: v.ImageRef, config_version_id: int,
@@ -294,7 +281,7 @@ def rollback(db: Db, app_name: str, env_name: str, *, actor: str, to_version: in
         config_version_id=target.config_version_id, formation=target.formation, manifest=manifest,
         strategy=strategy or ("rolling" if manifest.strategy.default == "canary" else manifest.strategy.default),
         actor=actor, message=message or f"rollback to v{target.version}",
-        options={"rollback_to": target.version}, copied_from_id=target.id,
+        options={"rollback_to": target.version}, copied_from_id=target.copied_from_id or target.id,
     )
     req.notes.extend(notes)
     return req
@@ -322,3 +309,47 @@ def cancel(db: Db, deployment_id: int, *, actor: str) -> Row:
     else:
         raise Conflict(f"deployment {deployment_id} is already {dep.state}")
     return db.one("SELECT * FROM deployments WHERE id = %(i)s", i=deployment_id)
+
+
+def _in_flight(db: Db, app_name: str, env_name: str, verb: str) -> Row:
+    app, env = get_app(db, app_name), get_env(db, env_name)
+    dep = db.one(
+        """
+        SELECT * FROM deployments WHERE app_id = %(a)s AND environment_id = %(e)s
+           AND state IN ('pending', 'in_progress') ORDER BY id DESC LIMIT 1 FOR UPDATE
+        """,
+        a=app.id, e=env.id,
+    )
+    if dep is None:
+        raise UserError(f"nothing to {verb}: {app.name} has no deployment in flight in {env.name}")
+    return dep
+
+
+def promote(db: Db, app_name: str, env_name: str, *, actor: str) -> Row:
+    """Release a canary held by --pause-at (the gate must still pass)."""
+    dep = _in_flight(db, app_name, env_name, "promote")
+    if dep.strategy != "canary" or dep.options.get("pause_at") is None:
+        raise UserError(f"nothing to promote: deployment {dep.id} is {dep.strategy} without --pause-at")
+    if dep.options.get("promote_requested"):
+        raise UserError(f"deployment {dep.id} is already promoted")
+    db.execute("UPDATE deployments SET options = options || '{\"promote_requested\": true}'::jsonb WHERE id = %(i)s",
+               i=dep.id)
+    event(db, dep.id, "promote_requested", "promotion requested", actor=actor)
+    queue.enqueue(db, dep.app_id, dep.environment_id)
+    return dep
+
+
+def abort(db: Db, app_name: str, env_name: str, *, actor: str) -> Row:
+    """Roll the deployment in flight back at once (traffic first, in one call)."""
+    dep = _in_flight(db, app_name, env_name, "abort")
+    if dep.state == "pending":
+        db.execute("UPDATE deployments SET state = 'cancelled', finished_at = now() WHERE id = %(i)s", i=dep.id)
+        event(db, dep.id, "cancelled", "aborted before it started", actor=actor)
+        return dep
+    if dep.options.get("abort_requested"):
+        raise UserError(f"deployment {dep.id} is already being aborted")
+    db.execute("UPDATE deployments SET options = options || '{\"abort_requested\": true}'::jsonb WHERE id = %(i)s",
+               i=dep.id)
+    event(db, dep.id, "abort_requested", "abort requested: rolling back", actor=actor)
+    queue.enqueue(db, dep.app_id, dep.environment_id)
+    return dep

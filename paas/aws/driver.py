@@ -1,0 +1,76 @@
+"""The narrow interface the reconciler drives AWS through.
+
+Every call either returns, or raises `TransientError` (throttling, 5xx, timeouts, a stack
+still moving: retry with backoff) or `PermanentError` (access denied, a request AWS rejects,
+a missing cluster: record and stop), always with AWS's message and request id. Mutating calls
+return a `Call` so the reconciler can record the request id in the deployment's events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from paas.domain.observed import ServiceState, StackState, TargetHealth
+from paas.domain.specs import ServiceSpec, StackSpec, TaskDefSpec
+
+
+@dataclass(frozen=True)
+class Call:
+    operation: str
+    request_id: str | None
+    result: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MetricQuery:
+    """One GetMetricData query: an ALB metric for one target group."""
+
+    id: str
+    metric: str  # RequestCount | HTTPCode_Target_5XX_Count | TargetResponseTime
+    target_group_arn: str
+    load_balancer_arn: str
+    stat: str  # Sum | p99
+    period: int
+
+
+class Driver(Protocol):
+    # CloudFormation: the infrastructure stack
+    def describe_stack(self, name: str) -> StackState | None: ...
+    def apply_stack(self, spec: StackSpec, token: str) -> Call:
+        """Create, or update when the template hash differs; 'No updates' is success."""
+    def continue_update_rollback(self, name: str, token: str) -> Call: ...
+
+    # ECS
+    def find_task_definition(self, family: str, release: int) -> str | None:
+        """The ARN already registered for this release (idempotent registration), if any."""
+    def register_task_definition(self, spec: TaskDefSpec) -> Call: ...
+    def deregister_task_definition(self, arn: str) -> Call: ...
+    def list_task_definitions(self, family: str) -> list[str]: ...
+    def describe_services(self, cluster: str, names: list[str]) -> dict[str, ServiceState]:
+        """Batches of 10 (AWS's limit); missing services are absent from the result."""
+    def list_services(self, cluster: str) -> list[str]: ...
+    def create_service(self, spec: ServiceSpec, token: str) -> Call: ...
+    def update_service(self, spec: ServiceSpec) -> Call: ...
+    def scale_service(self, cluster: str, name: str, desired: int) -> Call: ...
+
+    # ELBv2
+    def target_health(self, target_group_arns: list[str]) -> dict[str, TargetHealth]: ...
+    def rule_weights(self, rule_arns: list[str]) -> dict[str, dict[str, int]]: ...
+    def set_weights(self, rule_arn: str, weights: dict[str, int]) -> Call:
+        """One ModifyRule call: the atomic traffic shift."""
+
+    # CloudWatch
+    def metric_data(self, queries: list[MetricQuery], start: float, end: float) -> dict[str, list[tuple[float, float]]]:
+        """GetMetricData in batches of 500 queries; id → [(timestamp, value)] oldest first."""
+
+    # SSM / ECR
+    def put_secret(self, name: str, value: str) -> tuple[str, int]:
+        """SecureString parameter; returns (ARN, version). The value is never logged."""
+    def resolve_digest(self, image: str) -> str | None:
+        """sha256 digest when the image lives in an ECR repository of this account."""
+
+    # accounting
+    def call_counts(self) -> dict[str, int]: ...
+    def throttle_counts(self) -> dict[str, int]:
+        """Throttling responses by operation (including ones botocore retried)."""

@@ -1,0 +1,82 @@
+"""Secrets: values go to SSM Parameter Store as SecureString; the database keeps only references."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from paas.cli.common import actor_option, actor_or_default, database, env_option, json_option, print_json, print_table
+from paas.domain import validate as v
+from paas.domain.errors import UserError
+
+MAX_SSM_VALUE = 8192  # advanced-tier SSM parameters hold up to 8 KB
+
+
+@click.group()
+def secrets():
+    """Secret env vars (stored in SSM, referenced by ARN and version)."""
+
+
+@secrets.command("set")
+@click.argument("app")
+@click.argument("name")
+@env_option
+@click.option("--from-file", type=click.File("r"), help="Read the value from a file instead of stdin.")
+@click.option("--message", "-m")
+@actor_option
+@json_option
+@click.option("--wait", is_flag=True, help="Follow the deployment until it finishes.")
+def secrets_set(app, name, env, from_file, message, actor, as_json, wait):
+    """Store secret NAME for APP, read from stdin (never from the command line)."""
+    from paas.reconciler.drivers import driver_for
+    from paas.service.catalog import get_app, get_env
+    from paas.service.releases import change_config
+
+    v.name(app, "app name")
+    v.secret_name(name)
+    if from_file is None and sys.stdin.isatty():
+        click.echo(f"value for {name} (end with Ctrl-D):", err=True)
+    value = (from_file or sys.stdin).read()
+    if value.endswith("\n"):
+        value = value[:-1]
+    if not value.strip():
+        raise UserError(f"the value for secret {name} is empty")
+    if len(value.encode()) > MAX_SSM_VALUE:
+        raise UserError(f"the value for secret {name} is larger than SSM's {MAX_SSM_VALUE} bytes")
+    with database() as db:
+        a, e = get_app(db, app), get_env(db, env)
+    arn, version = driver_for(e).put_secret(f"/paas/{e.name}/{a.name}/{name}", value)
+    del value
+    from paas.cli.common import transaction
+    from paas.cli.requests import _report
+
+    with transaction() as db:
+        cfg, req = change_config(db, app, e.name, actor=actor_or_default(actor), message=message,
+                                 secrets={name: {"arn": arn, "version": version}}, kind="secret")
+    if not as_json or req is None:
+        click.echo(f"secret {name} stored as version {version} ({arn}); config v{cfg.version}", err=not as_json)
+    if req is not None:
+        _report(req, as_json, wait)
+    elif as_json:
+        print_json({"config_version": cfg.version, "secret": name, "arn": arn, "version": version,
+                    "deployment_id": None})
+
+
+@secrets.command("list")
+@click.argument("app")
+@env_option
+@json_option
+def secrets_list(app, env, as_json):
+    """Names, ARNs and versions; never values."""
+    from paas.service.catalog import get_app, get_env
+
+    with database() as db:
+        a, e = get_app(db, app), get_env(db, env)
+        row = db.one("SELECT version, secrets FROM config_versions WHERE app_id = %(a)s AND environment_id = %(e)s "
+                     "ORDER BY version DESC LIMIT 1", a=a.id, e=e.id)
+    items = sorted((row.secrets if row else {}).items())
+    if as_json:
+        print_json([{"name": k, "arn": s.get("arn"), "version": s.get("version")} for k, s in items])
+        return
+    print_table(["name", "version", "arn"], [(k, s.get("version"), s.get("arn")) for k, s in items])

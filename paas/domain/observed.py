@@ -1,0 +1,109 @@
+"""What the driver saw in AWS, as plain data the planner reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from paas.domain.specs import ProcessInfra
+
+
+@dataclass(frozen=True)
+class StackState:
+    name: str
+    status: str  # CloudFormation StackStatus, e.g. CREATE_COMPLETE, UPDATE_IN_PROGRESS
+    template_hash: str | None  # from the stack's `paas:template` tag
+    reason: str | None = None
+    infra: dict[str, ProcessInfra] = field(default_factory=dict)  # per web process
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status.endswith("_IN_PROGRESS")
+
+    @property
+    def usable(self) -> bool:
+        return self.status in ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE",
+                               "IMPORT_COMPLETE")
+
+
+@dataclass(frozen=True)
+class ServiceDeployment:
+    status: str  # PRIMARY | ACTIVE
+    task_definition: str
+    desired: int
+    running: int
+    pending: int
+    failed_tasks: int
+    rollout_state: str | None  # IN_PROGRESS | COMPLETED | FAILED
+    rollout_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    name: str
+    status: str  # ACTIVE | DRAINING | INACTIVE
+    task_definition: str
+    desired: int
+    running: int
+    pending: int
+    deployments: tuple[ServiceDeployment, ...] = ()
+    target_group_arn: str | None = None
+    release: int | None = None  # from the task definition's paas:release tag, when known
+    events: tuple[str, ...] = ()
+
+    @property
+    def primary(self) -> ServiceDeployment | None:
+        return next((d for d in self.deployments if d.status == "PRIMARY"), None)
+
+    @property
+    def rollout_state(self) -> str | None:
+        p = self.primary
+        return p.rollout_state if p else None
+
+    @property
+    def steady(self) -> bool:
+        """One deployment, COMPLETED (or no rollout state reported), running = desired."""
+        p = self.primary
+        return (
+            self.status == "ACTIVE"
+            and len(self.deployments) <= 1
+            and (p is None or p.rollout_state in (None, "COMPLETED"))
+            and self.running == self.desired
+            and self.pending == 0
+        )
+
+
+@dataclass(frozen=True)
+class TargetHealth:
+    healthy: int
+    unhealthy: int
+    total: int
+
+
+@dataclass(frozen=True)
+class MetricWindow:
+    """ALB metrics for one target group over [start, end]."""
+
+    requests: float
+    errors_5xx: float
+    p99_ms: float | None  # the worst per-period p99 in the window
+    datapoints: int
+    start: float  # epoch seconds
+    end: float
+    last_datapoint: float | None = None  # epoch seconds of the newest datapoint
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors_5xx / self.requests if self.requests else None
+
+
+@dataclass(frozen=True)
+class Observed:
+    stack: StackState | None
+    services: dict[str, ServiceState]  # by service name; absent = does not exist
+    targets: dict[str, TargetHealth]  # by target group ARN
+    weights: dict[str, dict[str, int]]  # rule ARN → {target group ARN: weight}
+    task_definitions: dict[str, str]  # "family:release" → task definition ARN, when registered
+    at: datetime
+    metrics: dict[str, "MetricWindow"] = field(default_factory=dict)  # by target group ARN

@@ -1,0 +1,64 @@
+"""Turn desired state into the AWS specs the driver sends (pure)."""
+
+from __future__ import annotations
+
+from paas.domain.observed import Observed
+from paas.domain.specs import ServiceSpec, StackSpec, TaskDefSpec, family, service_name, stack_name
+from paas.planner.desired import Desired, Policy, ReleaseSpec
+
+
+def tags(d: Desired, **extra: str) -> dict[str, str]:
+    return {"paas:app": d.app, "paas:env": d.env.name, **extra}
+
+
+def stack_spec(d: Desired, release: ReleaseSpec) -> StackSpec:
+    from paas.planner.infra_template import build_stack_template
+
+    template = build_stack_template(
+        d.app, d.env.name, release.manifest, vpc_id=d.env.vpc_id, listener_arn=d.env.listener_arn,
+        priority_seed=f"{d.app}/{d.env.name}", alb_security_groups=tuple(d.env.security_groups),
+    )
+    return StackSpec(name=stack_name(d.app, d.env.name), template=template, tags=tags(d))
+
+
+def task_def_spec(d: Desired, process: str, release: ReleaseSpec, obs: Observed) -> TaskDefSpec:
+    proc = release.manifest.processes.get(process)
+    size = release.formation.get(process, {})
+    outputs = obs.stack.outputs if obs.stack else {}
+    return TaskDefSpec(
+        family=family(d.app, d.env.name, process),
+        container_name=process,
+        image=release.pinned_image,
+        cpu=int(size.get("cpu", proc.cpu if proc else 256)),
+        memory=int(size.get("memory", proc.memory if proc else 512)),
+        port=proc.port if proc else None,
+        command=proc.command if proc else None,
+        environment=dict(release.vars),
+        secrets={name: ref["arn"] for name, ref in release.secrets.items()},
+        log_group=outputs.get("LogGroupName"),
+        region=d.env.region,
+        execution_role_arn=outputs.get("ExecutionRoleArn"),
+        task_role_arn=outputs.get("TaskRoleArn"),
+        tags=tags(d, **{"paas:process": process, "paas:release": str(release.task_version)}),
+    )
+
+
+def service_spec(d: Desired, process: str, colour: str, task_definition: str, count: int,
+                 release: ReleaseSpec, obs: Observed, policy: Policy) -> ServiceSpec:
+    proc = release.manifest.processes.get(process)
+    infra = obs.stack.infra.get(process) if obs.stack else None
+    sg = obs.stack.outputs.get("SecurityGroupId") if obs.stack else None
+    return ServiceSpec(
+        cluster=d.env.cluster,
+        name=service_name(d.app, process, colour),
+        task_definition=task_definition,
+        desired_count=count,
+        subnets=tuple(d.env.subnets),
+        security_groups=tuple(d.env.security_groups) + ((sg,) if sg else ()),
+        target_group_arn=infra.target_group(colour) if infra else None,
+        container_name=process,
+        container_port=proc.port if proc else None,
+        minimum_healthy_percent=policy.minimum_healthy_percent,
+        maximum_percent=policy.maximum_percent,
+        tags=tags(d, **{"paas:process": process, "paas:colour": colour}),
+    )

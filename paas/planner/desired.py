@@ -1,0 +1,109 @@
+"""Desired state as the planner sees it: loaded from the database by the reconciler."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from paas.domain.manifest import Manifest
+from paas.domain.specs import family
+
+
+@dataclass(frozen=True)
+class ReleaseSpec:
+    id: int
+    version: int
+    image: str
+    digest: str | None
+    vars: dict[str, str]
+    secrets: dict[str, Any]  # NAME → {"arn": ..., "version": ...}
+    formation: dict[str, dict[str, int]]
+    manifest: Manifest
+    known_good: bool = False
+    td_version: int | None = None  # a rollback reuses the task definitions of the release it copies
+
+    @property
+    def task_version(self) -> int:
+        return self.td_version or self.version
+
+    def count(self, process: str) -> int:
+        return int(self.formation.get(process, {}).get("count", 0))
+
+    @property
+    def processes(self) -> list[str]:
+        return sorted(self.formation)
+
+    @property
+    def pinned_image(self) -> str:
+        """Image pinned by digest when one is known (DESIGN.md §1: releases pin by digest)."""
+        if self.digest and "@" not in self.image:
+            repo = self.image.rsplit(":", 1)[0] if ":" in self.image.rsplit("/", 1)[-1] else self.image
+            return f"{repo}@{self.digest}"
+        return self.image
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    id: int
+    name: str
+    region: str
+    cluster: str
+    listener_arn: str | None
+    vpc_id: str | None
+    subnets: tuple[str, ...]
+    security_groups: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    id: int
+    state: str
+    strategy: str
+    options: dict[str, Any]
+    created_at: datetime
+    started_at: datetime | None
+    release: ReleaseSpec
+    rollback_target: ReleaseSpec | None = None  # set once the deployment is rolling back
+    applied: dict[str, datetime] = field(default_factory=dict)  # step key → when first applied
+
+    @property
+    def rolling_back(self) -> bool:
+        return self.rollback_target is not None
+
+    @property
+    def target(self) -> ReleaseSpec:
+        return self.rollback_target or self.release
+
+
+@dataclass(frozen=True)
+class Desired:
+    app: str
+    app_id: int
+    app_type: str
+    env: EnvSpec
+    active: DeploymentSpec | None  # in_progress
+    pending: DeploymentSpec | None  # newest pending request
+    current: ReleaseSpec | None  # what should be running when nothing is in flight
+    current_deployment_id: int | None
+    current_finished_at: datetime | None
+    known_good: ReleaseSpec | None  # newest known-good release other than the active one
+    active_colour: dict[str, str] = field(default_factory=dict)  # process → colour serving now
+
+    def colour(self, process: str) -> str:
+        return self.active_colour.get(process, "blue")
+
+    def td_key(self, process: str, release: ReleaseSpec) -> str:
+        return f"{family(self.app, self.env.name, process)}:{release.task_version}"
+
+
+@dataclass(frozen=True)
+class Policy:
+    poll_interval: float = 5.0
+    stack_poll: float = 5.0
+    rollout_deadline: float = 900.0
+    bake: float = 300.0
+    resync_interval: float = 300.0
+    metric_period: int = 60
+    minimum_healthy_percent: int = 100
+    maximum_percent: int = 200

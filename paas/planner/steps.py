@@ -1,0 +1,145 @@
+"""The steps a plan can ask for. Each is plain data; the reconciler applies exactly one.
+
+`key` identifies a step within a deployment so the events can prove no step was applied twice
+and a resumed worker knows what was already done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from paas.domain.specs import ServiceSpec, StackSpec, TaskDefSpec
+
+
+@dataclass(frozen=True)
+class Step:
+    reason: str
+
+    @property
+    def key(self) -> str:
+        return type(self).__name__
+
+
+@dataclass(frozen=True)
+class StartDeployment(Step):
+    deployment_id: int
+
+
+@dataclass(frozen=True)
+class SupersedeActive(Step):
+    deployment_id: int
+    by_id: int
+
+
+@dataclass(frozen=True)
+class ApplyStack(Step):
+    spec: StackSpec
+
+    @property
+    def key(self) -> str:
+        return f"ApplyStack:{self.spec.template_hash}"
+
+
+@dataclass(frozen=True)
+class ContinueStackRollback(Step):
+    name: str
+
+
+@dataclass(frozen=True)
+class RegisterTaskDefinition(Step):
+    process: str
+    release: int
+    spec: TaskDefSpec
+
+    @property
+    def key(self) -> str:
+        return f"RegisterTaskDefinition:{self.process}:v{self.release}"
+
+
+@dataclass(frozen=True)
+class CreateService(Step):
+    process: str
+    spec: ServiceSpec
+
+    @property
+    def key(self) -> str:
+        return f"CreateService:{self.spec.name}"
+
+
+@dataclass(frozen=True)
+class UpdateService(Step):
+    process: str
+    spec: ServiceSpec
+    drift: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"UpdateService:{self.spec.name}:{self.spec.task_definition.rsplit(':', 1)[-1]}:{self.spec.desired_count}"
+
+
+@dataclass(frozen=True)
+class BeginRollback(Step):
+    to_release: int | None  # None: nothing known-good to go back to
+
+
+@dataclass(frozen=True)
+class Finish(Step):
+    deployment_id: int
+    state: str  # succeeded | failed | rolled_back | superseded | cancelled
+
+
+@dataclass(frozen=True)
+class MarkKnownGood(Step):
+    release_id: int
+    version: int
+
+
+@dataclass(frozen=True)
+class Wait(Step):
+    """Nothing to do until AWS converges: come back in `seconds`."""
+
+    seconds: float
+    detail: dict | None = None
+
+
+@dataclass(frozen=True)
+class Idle(Step):
+    """Converged: nothing to do until the next request or resync."""
+
+    seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class ChooseColours(Step):
+    """Record, once per deployment, which colour each process's new release goes to."""
+
+    colours: dict
+
+
+@dataclass(frozen=True)
+class ShiftTraffic(Step):
+    """One ModifyRule call: the atomic weight change that promotes, or takes a release out."""
+
+    process: str
+    rule_arn: str
+    weights: dict  # target group ARN → weight
+    percent: int  # weight of the new colour after the shift
+    rollback_to: int | None = None  # set when this shift takes a bad release out
+    fail_state: str | None = None  # 'failed' when taken out for being inconclusive at the deadline
+    evidence: dict | None = None
+
+    @property
+    def key(self) -> str:
+        return f"ShiftTraffic:{self.process}:{self.percent}" + (":revert" if self.rollback_to is not None else "")
+
+
+@dataclass(frozen=True)
+class ScaleService(Step):
+    process: str
+    cluster: str
+    name: str
+    desired: int
+
+    @property
+    def key(self) -> str:
+        return f"ScaleService:{self.name}:{self.desired}"

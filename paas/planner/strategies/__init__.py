@@ -1,0 +1,1 @@
+"""Strategy recipes: each a linear list of checks that return the first unfinished step."""

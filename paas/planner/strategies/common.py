@@ -1,0 +1,180 @@
+"""Checks every strategy shares: the stack, task definitions, services, stability, failure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from paas.domain.observed import Observed
+from paas.domain.specs import COLOURS, other, service_name
+from paas.planner import build
+from paas.planner import steps as s
+from paas.planner.desired import DeploymentSpec, Desired, Policy, ReleaseSpec
+
+FAILED_STACK = ("ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "CREATE_FAILED", "ROLLBACK_FAILED",
+                "DELETE_FAILED", "UPDATE_FAILED")
+
+
+def live_colour(d: Desired, obs: Observed, process: str) -> str:
+    """The colour serving now: by listener weights for web processes, else the one scaled up."""
+    infra = obs.stack.infra.get(process) if obs.stack else None
+    if infra and infra.rule_arn in obs.weights:
+        w = obs.weights[infra.rule_arn]
+        b, g = w.get(infra.blue_target_group or "", 0), w.get(infra.green_target_group or "", 0)
+        if b != g:
+            return "blue" if b > g else "green"
+    up = [c for c in COLOURS
+          if (svc := obs.services.get(service_name(d.app, process, c))) and svc.status == "ACTIVE" and svc.desired > 0]
+    if len(up) == 1:
+        return up[0]
+    return d.colour(process)
+
+
+def weight_of(obs: Observed, d: Desired, process: str, colour: str) -> int | None:
+    infra = obs.stack.infra.get(process) if obs.stack else None
+    if not infra or infra.rule_arn not in obs.weights:
+        return None
+    return obs.weights[infra.rule_arn].get(infra.target_group(colour) or "", 0)
+
+
+def stack_step(d: Desired, release: ReleaseSpec, obs: Observed, policy: Policy,
+               dep: DeploymentSpec | None) -> s.Step | None:
+    spec = build.stack_spec(d, release)
+    st = obs.stack
+    if st is None:
+        return s.ApplyStack("create the infrastructure stack", spec)
+    if st.in_progress:
+        return s.Wait(f"infrastructure stack is {st.status}", policy.stack_poll)
+    if st.status == "UPDATE_ROLLBACK_FAILED":
+        return s.ContinueStackRollback(f"stack is UPDATE_ROLLBACK_FAILED ({st.reason}); continuing the rollback", st.name)
+    if st.template_hash == spec.template_hash and st.usable:
+        return None
+    applied = dep is not None and s.ApplyStack("", spec).key in dep.applied
+    if applied and st.status in FAILED_STACK:
+        return s.Finish(f"infrastructure stack {st.status}: {st.reason or 'no reason given'}",
+                        dep.id, "failed")
+    return s.ApplyStack(
+        "create the infrastructure stack" if st.status == "ROLLBACK_COMPLETE" else "update the infrastructure stack",
+        spec,
+    )
+
+
+def task_definition_step(d: Desired, release: ReleaseSpec, obs: Observed) -> s.Step | None:
+    for p in release.processes:
+        if d.td_key(p, release) not in obs.task_definitions:
+            return s.RegisterTaskDefinition(
+                f"register the task definition for {p} v{release.task_version}", p, release.task_version,
+                build.task_def_spec(d, p, release, obs),
+            )
+    return None
+
+
+def service_step(d: Desired, release: ReleaseSpec, obs: Observed, policy: Policy,
+                 colour_of=None, counts: dict[str, int] | None = None, drift: bool = False) -> s.Step | None:
+    """Create or update each process's service so it runs `release` at its count."""
+    for p in release.processes:
+        colour = colour_of(p) if colour_of else live_colour(d, obs, p)
+        td = obs.task_definitions[d.td_key(p, release)]
+        want = (counts or {}).get(p, release.count(p))
+        spec = build.service_spec(d, p, colour, td, want, release, obs, policy)
+        svc = obs.services.get(spec.name)
+        if svc is None or svc.status != "ACTIVE":
+            return s.CreateService(f"create service {spec.name} with v{release.version} × {want}", p, spec)
+        if svc.task_definition != td or svc.desired != want:
+            what = []
+            if svc.task_definition != td:
+                what.append(f"v{svc.release or '?'} → v{release.version}")
+            if svc.desired != want:
+                what.append(f"count {svc.desired} → {want}")
+            prefix = "drift reverted: " if drift else ""
+            return s.UpdateService(f"{prefix}update service {spec.name}: {', '.join(what)}", p, spec, drift)
+    return None
+
+
+@dataclass
+class Rollout:
+    ok: bool = True
+    failed: str | None = None
+    detail: dict = field(default_factory=dict)
+
+
+def rollout(d: Desired, release: ReleaseSpec, obs: Observed, colour_of=None,
+            counts: dict[str, int] | None = None) -> Rollout:
+    """Stable = rollout COMPLETED, running = desired, and (web) that many healthy targets."""
+    r = Rollout()
+    for p in release.processes:
+        colour = colour_of(p) if colour_of else live_colour(d, obs, p)
+        name = service_name(d.app, p, colour)
+        svc = obs.services.get(name)
+        td = obs.task_definitions.get(d.td_key(p, release))
+        want = (counts or {}).get(p, release.count(p))
+        proc = release.manifest.processes.get(p)
+        healthy = None
+        if proc is not None and proc.is_web and obs.stack is not None and p in obs.stack.infra:
+            tg = obs.stack.infra[p].target_group(colour)
+            th = obs.targets.get(tg) if tg else None
+            healthy = th.healthy if th else 0
+        if svc is None:
+            r.ok = False
+            r.detail[p] = {"service": name, "state": "missing"}
+            continue
+        prim = svc.primary
+        if prim is not None and prim.task_definition == td and prim.rollout_state == "FAILED":
+            r.failed = f"{name}: {prim.rollout_reason or 'ECS rollout failed'}"
+        stable = svc.steady and svc.task_definition == td and (healthy is None or healthy >= want)
+        r.ok = r.ok and stable
+        r.detail[p] = {"service": name, "desired": svc.desired, "running": svc.running,
+                       "pending": svc.pending, "healthy": healthy, "rollout": svc.rollout_state,
+                       "failed_tasks": prim.failed_tasks if prim else 0}
+    return r
+
+
+def failure(d: Desired, dep: DeploymentSpec, reason: str) -> s.Step:
+    """A failed rollout goes back to the last known-good release, never blindly to the previous one.
+
+    Progressive strategies never moved the old colour, so they go back to what it serves.
+    """
+    if dep.rolling_back:
+        return s.Finish(f"rollback to v{dep.target.version} failed too: {reason}", dep.id, "failed")
+    if dep.strategy != "rolling" and d.current is not None:
+        return s.BeginRollback(f"{reason}; returning to v{d.current.version} on the previous colour",
+                               d.current.version)
+    kg = d.known_good
+    if kg is None or kg.id == dep.release.id:
+        return s.Finish(f"{reason}; no known-good release to roll back to", dep.id, "failed")
+    return s.BeginRollback(f"{reason}; rolling back to known-good v{kg.version}", kg.version)
+
+
+def deadline_passed(dep: DeploymentSpec, policy: Policy, now: datetime) -> bool:
+    started = dep.options.get("rollback_started_at") if dep.rolling_back else None
+    if started:
+        started = datetime.fromisoformat(started)
+    else:
+        started = dep.started_at or dep.created_at
+    return (now - started).total_seconds() > policy.rollout_deadline
+
+
+def finish_state(dep: DeploymentSpec) -> str:
+    if not dep.rolling_back:
+        return "succeeded"
+    return "cancelled" if dep.options.get("cancel_requested") else "rolled_back"
+
+
+def steady(d: Desired, obs: Observed, policy: Policy, now: datetime) -> s.Step:
+    """Nothing in flight: keep the current release running as recorded, and mark it known-good."""
+    c = d.current
+    if c is None:
+        return s.Idle("nothing deployed yet", None)
+    step = task_definition_step(d, c, obs) or service_step(d, c, obs, policy, drift=True)
+    if step is not None:
+        return step
+    if not c.known_good and d.current_finished_at is not None:
+        baked = (now - d.current_finished_at).total_seconds()
+        if baked < policy.bake:
+            return s.Wait(f"baking v{c.version}: {baked:.0f}s of {policy.bake:.0f}s", policy.bake - baked)
+        r = rollout(d, c, obs)
+        if r.ok:
+            return s.MarkKnownGood(f"v{c.version} stayed healthy through its {policy.bake:.0f}s bake window",
+                                   c.id, c.version)
+        return s.Wait(f"v{c.version} is not healthy yet; known-good waits", policy.poll_interval, r.detail)
+    return s.Idle(f"v{c.version} running as desired", policy.resync_interval)

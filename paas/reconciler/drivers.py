@@ -1,0 +1,42 @@
+"""Which AWS endpoint and credentials an environment is reached with (one driver per environment)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from paas.aws.driver import Driver
+
+_lock = threading.Lock()
+_drivers: dict[tuple, Driver] = {}
+
+
+def endpoint_for(env_row: Any) -> str | None:
+    if getattr(env_row, "endpoint_url", None):
+        return env_row.endpoint_url
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        return os.environ["AWS_ENDPOINT_URL"]
+    from paas.settings import read_dev_state
+
+    return read_dev_state().get("aws_endpoint_url")
+
+
+EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+def driver_for(env_row: Any) -> Driver:
+    key = (env_row.region, endpoint_for(env_row), env_row.role_arn)
+    if key[1] and key[1].startswith(("http://127.0.0.1", "http://localhost")):
+        # A loopback endpoint is the local emulator: it accepts any credentials, so don't
+        # require the user to have some configured.
+        for k, v in EMULATOR_CREDENTIALS.items():
+            os.environ.setdefault(k, v)
+    with _lock:
+        drv = _drivers.get(key)
+        if drv is None:
+            from paas.aws.session import make_driver
+
+            drv = make_driver(env_row.region, endpoint_url=key[1], role_arn=env_row.role_arn)
+            _drivers[key] = drv
+        return drv

@@ -1,0 +1,157 @@
+"""Read what AWS has for one app+environment: as few calls as the plan needs.
+
+Task definition ARNs are cached in the observation record (task definitions are immutable),
+so a steady app costs one DescribeStacks and one DescribeServices per pass, plus target health
+for web processes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from paas.aws.driver import Driver, MetricQuery
+from paas.domain.observed import MetricWindow, Observed
+from paas.domain.specs import COLOURS, family, service_name, stack_name
+from paas.planner.desired import Desired, Policy, ReleaseSpec
+
+
+def releases_of_interest(d: Desired) -> list[ReleaseSpec]:
+    out: dict[int, ReleaseSpec] = {}
+    for r in (d.active.release if d.active else None, d.active.rollback_target if d.active else None,
+              d.pending.release if d.pending else None, d.current, d.known_good):
+        if r is not None:
+            out[r.id] = r
+    return list(out.values())
+
+
+def load_balancer_arn(listener_arn: str | None) -> str | None:
+    """arn:…:listener/app/NAME/ID/LID → arn:…:loadbalancer/app/NAME/ID."""
+    if not listener_arn or ":listener/" not in listener_arn:
+        return None
+    return listener_arn.replace(":listener/", ":loadbalancer/").rsplit("/", 1)[0]
+
+
+def canary_metrics(driver: Driver, d: Desired, obs: Observed, policy: Policy) -> dict[str, MetricWindow]:
+    """GetMetricData for both colours of each web process whose canary step is being judged."""
+    from paas.planner.strategies import bluegreen, canary
+
+    if d.active is None or d.active.strategy != "canary" or obs.stack is None:
+        return {}
+    starts = canary.metric_window_start(d.active, obs, d)
+    lb = load_balancer_arn(d.env.listener_arn)
+    if not starts or lb is None:
+        return {}
+    end = obs.at.timestamp()
+    out: dict[str, MetricWindow] = {}
+    for p, started in starts.items():
+        infra = obs.stack.infra[p]
+        begin = started.timestamp()
+        tgs = {c: infra.target_group(c) for c in COLOURS}
+        queries = []
+        for c, tg in tgs.items():
+            if not tg:
+                continue
+            for metric, stat, tag in (("RequestCount", "Sum", "r"), ("HTTPCode_Target_5XX_Count", "Sum", "e"),
+                                      ("TargetResponseTime", "p99", "l")):
+                queries.append(MetricQuery(f"{tag}{c}", metric, tg, lb, stat, policy.metric_period))
+        data = driver.metric_data(queries, begin - policy.metric_period, end)
+        for c, tg in tgs.items():
+            req, err, lat = data.get(f"r{c}", []), data.get(f"e{c}", []), data.get(f"l{c}", [])
+            req = [x for x in req if x[0] >= begin - 1]
+            err = [x for x in err if x[0] >= begin - 1]
+            lat = [x for x in lat if x[0] >= begin - 1]
+            if tg:
+                out[tg] = MetricWindow(
+                    requests=sum(v for _, v in req), errors_5xx=sum(v for _, v in err),
+                    p99_ms=max((v * 1000.0 for _, v in lat), default=None), datapoints=len(req),
+                    start=begin, end=end, last_datapoint=max((t for t, _ in req + err + lat), default=None),
+                )
+    return out
+
+
+def observe(driver: Driver, d: Desired, cached_tds: dict[str, str], policy: Policy | None = None) -> Observed:
+    stack = driver.describe_stack(stack_name(d.app, d.env.name))
+    releases = releases_of_interest(d)
+    processes = sorted({p for r in releases for p in r.processes} | set(d.active_colour))
+    names = [service_name(d.app, p, c) for p in processes for c in COLOURS]
+    services = driver.describe_services(d.env.cluster, names) if names else {}
+
+    tds: dict[str, str] = {}
+    for r in releases:
+        for p in r.processes:
+            key = d.td_key(p, r)
+            arn = cached_tds.get(key) or driver.find_task_definition(family(d.app, d.env.name, p), r.task_version)
+            if arn:
+                tds[key] = arn
+
+    tgs: list[str] = []
+    rules: list[str] = []
+    if stack is not None:
+        for p, infra in stack.infra.items():
+            tgs += [t for t in (infra.blue_target_group, infra.green_target_group) if t]
+            if infra.rule_arn:
+                rules.append(infra.rule_arn)
+    targets = driver.target_health(tgs) if tgs else {}
+    weights = driver.rule_weights(rules) if rules else {}
+    obs = Observed(stack=stack, services=services, targets=targets, weights=weights,
+                   task_definitions=tds, at=datetime.now(timezone.utc))
+    if policy is not None:
+        metrics = canary_metrics(driver, d, obs, policy)
+        if metrics:
+            obs = Observed(stack=stack, services=services, targets=targets, weights=weights,
+                           task_definitions=tds, at=obs.at, metrics=metrics)
+    return obs
+
+
+def summary(d: Desired, obs: Observed) -> dict[str, Any]:
+    """The observation record `paas status` shows (and the TD cache the next pass reuses)."""
+    procs: dict[str, Any] = {}
+    release_by_td = {}
+    for r in releases_of_interest(d):
+        for p in r.processes:
+            arn = obs.task_definitions.get(d.td_key(p, r))
+            if arn:
+                release_by_td[arn] = (r.version, r.pinned_image)
+    names = sorted({p for r in releases_of_interest(d) for p in r.processes} | set(d.active_colour))
+    from paas.planner.strategies.common import live_colour
+
+    for p in names:
+        colour = live_colour(d, obs, p)
+        infra = obs.stack.infra.get(p) if obs.stack else None
+        weights = {}
+        if infra and infra.rule_arn and infra.rule_arn in obs.weights:
+            w = obs.weights[infra.rule_arn]
+            weights = {c: w.get(infra.target_group(c) or "", 0) for c in COLOURS}
+        colours = {}
+        for c in COLOURS:
+            svc = obs.services.get(service_name(d.app, p, c))
+            if svc is None:
+                continue
+            tg = infra.target_group(c) if infra else None
+            th = obs.targets.get(tg) if tg else None
+            rel = release_by_td.get(svc.task_definition, (svc.release, None))
+            colours[c] = {
+                "service": svc.name, "release": rel[0], "image": rel[1],
+                "task_definition": svc.task_definition, "desired_count": svc.desired,
+                "running_count": svc.running, "pending_count": svc.pending,
+                "healthy_count": th.healthy if th else None, "rollout_state": svc.rollout_state,
+            }
+        live = colours.get(colour, {})
+        procs[p] = {
+            "active_colour": colour,
+            "image": live.get("image"),
+            "release": live.get("release"),
+            "desired_count": live.get("desired_count", 0),
+            "running_count": live.get("running_count", 0),
+            "healthy_count": live.get("healthy_count"),
+            "rollout_state": live.get("rollout_state"),
+            "weights": weights,
+            "colours": colours,
+        }
+    return {
+        "processes": procs,
+        "stack": {"status": obs.stack.status, "reason": obs.stack.reason} if obs.stack else None,
+        "task_definitions": obs.task_definitions,
+        "observed_at": obs.at.isoformat(),
+    }

@@ -1,0 +1,231 @@
+"""The worker loop: claim due app+environments, reconcile, release; wake on NOTIFY.
+
+`paas worker` runs this until SIGTERM (finish the current step, release, exit);
+`paas reconcile --once` runs the same passes until nothing is due, for cron. Any number of
+either can run at once on any number of hosts: the queue's SKIP LOCKED claims and fencing
+tokens keep them off each other's app+environments.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+from paas.db import queue
+from paas.db.engine import make_engine, pooled
+from paas.planner import steps as s
+from paas.planner.desired import Policy
+from paas.reconciler import metrics as m
+from paas.reconciler.drivers import driver_for
+from paas.reconciler.logs import kv
+from paas.reconciler.reconcile import reconcile_once
+from paas.settings import Durations
+
+log = logging.getLogger("paas.worker")
+
+
+def policy_from_settings() -> Policy:
+    d = Durations()
+    return Policy(poll_interval=d.poll_interval, stack_poll=d.stack_poll, rollout_deadline=d.rollout_deadline,
+                  bake=d.bake, resync_interval=d.resync_interval,
+                  metric_period=max(1, int(d.metric_period)))
+
+
+@dataclass
+class Worker:
+    url: str
+    concurrency: int = 1
+    owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    durations: Durations = field(default_factory=Durations)
+    policy: Policy = field(default_factory=policy_from_settings)
+    once: bool = False
+
+    def __post_init__(self) -> None:
+        self.engine = make_engine(self.url, pool_size=self.concurrency + 2)
+        self.stopping = threading.Event()
+        self.wake = threading.Condition()
+        self.inflight: dict[str, queue.Claim] = {}
+        self.inflight_lock = threading.Lock()
+        self.passes = 0
+
+    # --- wake-ups -------------------------------------------------------------------
+    def notify_all(self) -> None:
+        with self.wake:
+            self.wake.notify_all()
+
+    def _listen(self) -> None:
+        """LISTEN for the CLI's NOTIFY; on any failure reconnect, with polling as the fallback."""
+        import psycopg2
+
+        from paas.db.url import to_libpq
+
+        delay = 0.5
+        while not self.stopping.is_set():
+            try:
+                conn = psycopg2.connect(to_libpq(self.url), connect_timeout=5, application_name="paas-listen")
+                conn.autocommit = True
+                conn.cursor().execute(f"LISTEN {queue.CHANNEL}")
+                delay = 0.5
+                self.notify_all()  # anything queued while we were away
+                while not self.stopping.is_set():
+                    if select.select([conn], [], [], 1.0)[0]:
+                        conn.poll()
+                        if conn.notifies:
+                            conn.notifies.clear()
+                            self.notify_all()
+            except Exception as e:  # connection lost: Postgres restarted, network blip
+                log.warning("listen connection lost; retrying", extra=kv(error=str(e).splitlines()[0]))
+                self.stopping.wait(delay)
+                delay = min(delay * 2, 10)
+            finally:
+                try:
+                    conn.close()  # type: ignore[possibly-undefined]
+                except Exception:
+                    pass
+
+    def _heartbeat(self) -> None:
+        while not self.stopping.wait(self.durations.heartbeat):
+            with self.inflight_lock:
+                claims = list(self.inflight.values())
+            if not claims:
+                continue
+            try:
+                with pooled(self.engine) as db:
+                    for c in claims:
+                        try:
+                            queue.heartbeat(db, c, self.owner, self.durations.lease_ttl)
+                        except Exception as e:
+                            log.warning("heartbeat failed", extra=kv(key=c.key, error=str(e)))
+            except Exception as e:
+                log.warning("heartbeat: database unavailable", extra=kv(error=str(e).splitlines()[0]))
+
+    def _gauges(self) -> None:
+        while not self.stopping.wait(5.0):
+            try:
+                with pooled(self.engine) as db:
+                    n, age = queue.depth(db)
+                m.QUEUE_DEPTH.set(n)
+                m.QUEUE_AGE.set(age)
+            except Exception:
+                pass
+
+    # --- passes -----------------------------------------------------------------------
+    def run_one(self) -> bool:
+        """Claim and reconcile one due app+environment; False when nothing was due."""
+        with pooled(self.engine) as db:
+            db.execute("SET idle_in_transaction_session_timeout = %(t)s", t=int(self.durations.lease_ttl * 1000))
+            db.commit()
+            claims = queue.claim(db, self.owner, self.durations.lease_ttl, limit=1)
+            if not claims:
+                return False
+            c = claims[0]
+            if c.rescued:
+                m.LEASE_RESCUES.inc()
+                log.info("rescued an expired lease", extra=kv(key=c.key, token=c.token))
+            with self.inflight_lock:
+                self.inflight[c.key] = c
+            t0 = time.monotonic()
+            try:
+                out = reconcile_once(db, c, driver_for, self.policy, worker=self.owner, on_step=self._count,
+                                     should_stop=self.stopping.is_set)
+            except Exception as e:  # a bug or the database going away mid-pass: retry later
+                log.exception("reconcile crashed", extra=kv(key=c.key))
+                m.ERRORS.labels("crash").inc()
+                try:
+                    db.rollback()
+                    queue.release(db, c, 2.0, ok=False, error=f"{type(e).__name__}: {e}"[:500])
+                except Exception:
+                    pass
+                return True
+            finally:
+                with self.inflight_lock:
+                    self.inflight.pop(c.key, None)
+                m.RECONCILE_SECONDS.observe(time.monotonic() - t0)
+            self.passes += 1
+            if out.lease_lost:
+                m.LEASES_LOST.inc()
+                log.warning("lease lost; stopping work on this app", extra=kv(key=c.key, error=out.error))
+                return True
+            if out.error:
+                m.ERRORS.labels("transient" if not out.ok else "permanent").inc()
+            queue.release(db, c, out.after, ok=out.ok, error=out.error)
+            log.info("pass", extra=kv(key=c.key, steps=out.steps, after=round(out.after, 2), error=out.error,
+                                      token=c.token))
+            return True
+
+    def run_resync(self) -> bool:
+        """Resync one environment that is due; False when none is."""
+        from paas.reconciler.resync import claim_environment, resync_environment
+
+        with pooled(self.engine) as db:
+            env = claim_environment(db, self.policy.resync_interval)
+            if env is None:
+                return False
+            try:
+                res = resync_environment(db, env, driver_for(env))
+            except Exception as e:
+                db.rollback()
+                log.warning("resync failed", extra=kv(environment=env.name, error=str(e)))
+                m.ERRORS.labels("resync").inc()
+                return True
+            log.info("resync", extra=kv(environment=env.name, services=res.services, drifted=len(res.drifted)))
+            return True
+
+    def _count(self, step: s.Step) -> None:
+        if isinstance(step, s.Finish):
+            m.DEPLOYMENTS.labels(step.state).inc()
+        if not isinstance(step, (s.Wait, s.Idle)):
+            m.STEPS.labels(type(step).__name__).inc()
+
+    def _loop(self) -> None:
+        backoff = 0.5
+        while not self.stopping.is_set():
+            try:
+                if self.run_one():
+                    backoff = 0.5
+                    continue
+                if self.run_resync():
+                    continue
+                if self.once:
+                    return
+                with pooled(self.engine) as db:
+                    due = queue.next_due_in(db)
+                timeout = min(self.durations.sweep_interval, due if due is not None else 60.0)
+                with self.wake:
+                    self.wake.wait(timeout=max(0.01, timeout))
+                backoff = 0.5
+            except Exception as e:  # database unavailable: keep trying, never die
+                log.warning("database unavailable; retrying", extra=kv(error=str(e).splitlines()[0] if str(e) else type(e).__name__))
+                if self.once:
+                    raise
+                self.stopping.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    def run(self) -> None:
+        threads = [threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)]
+        if not self.once:
+            threads.append(threading.Thread(target=self._listen, name="listen", daemon=True))
+            threads.append(threading.Thread(target=self._gauges, name="gauges", daemon=True))
+        for t in threads:
+            t.start()
+        loops = [threading.Thread(target=self._loop, name=f"reconcile-{i}") for i in range(self.concurrency)]
+        for t in loops:
+            t.start()
+        try:
+            for t in loops:
+                while t.is_alive():
+                    t.join(timeout=0.5)
+        finally:
+            self.stopping.set()
+            self.notify_all()
+            self.engine.dispose()
+
+    def stop(self) -> None:
+        """Finish the current step, release, exit."""
+        self.stopping.set()
+        self.notify_all()

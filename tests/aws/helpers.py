@@ -1,0 +1,40 @@
+"""Small builders shared by the driver tests."""
+
+from __future__ import annotations
+
+from paas.domain.manifest import Manifest, ProcessSpec, Routing
+from paas.domain.specs import ServiceSpec, StackSpec, TaskDefSpec, stack_name
+from paas.planner.infra_template import build_stack_template
+
+
+def manifest(*, health: str = "/health", extra: bool = False, paths: tuple[str, ...] = ("/shop/*",)) -> Manifest:
+    procs = {"web": ProcessSpec("web", port=8080, health_check_path=health),
+             "worker": ProcessSpec("worker", command="celery -A app worker")}
+    if extra:
+        procs["api-v2"] = ProcessSpec("api-v2", port=9000)
+    return Manifest(processes=procs, routing=Routing(paths=paths))
+
+
+def stack_spec(env, app: str, m: Manifest | None = None) -> StackSpec:
+    t = build_stack_template(app, "test", m or manifest(), vpc_id=env.vpc_id,
+                             listener_arn=env.listener_arn, load_balancer_arn=env.load_balancer_arn,
+                             alb_security_groups=tuple(env.security_groups))
+    return StackSpec(stack_name(app, "test"), t, {"paas:app": app, "paas:env": "test"})
+
+
+def taskdef(app: str, release: int, *, image: str = "nginx:1.27", process: str = "web") -> TaskDefSpec:
+    return TaskDefSpec(
+        family=f"{app}-test-{process}", container_name=process, image=image, cpu=256, memory=512,
+        port=8080, command="gunicorn app:wsgi --bind 0.0.0.0:8080",
+        environment={"B": "2", "A": "1"}, secrets={"DB_PASSWORD": f"arn:aws:ssm:us-east-1:123456789012:parameter/paas/test/{app}/DB_PASSWORD"},
+        log_group=f"/paas/test/{app}", region="us-east-1", execution_role_arn=None, task_role_arn=None,
+        tags={"paas:app": app, "paas:env": "test", "paas:process": process, "paas:release": str(release)},
+    )
+
+
+def service(env, name: str, task_definition: str, *, count: int = 0, tg: str | None = None) -> ServiceSpec:
+    return ServiceSpec(cluster=env.cluster, name=name, task_definition=task_definition,
+                       desired_count=count, subnets=tuple(env.subnets),
+                       security_groups=tuple(env.security_groups), target_group_arn=tg,
+                       container_name="web", container_port=8080 if tg else None,
+                       tags={"paas:app": name})
