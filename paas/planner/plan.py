@@ -22,6 +22,13 @@ def _recipe(strategy: str):
     return STRATEGIES[strategy]
 
 
+def before_observing(d: Desired) -> s.Step | None:
+    """Steps that need no look at AWS: starting the next request (so an AWS error is charged to it)."""
+    if d.active is None and d.pending is not None:
+        return s.StartDeployment(f"start deployment {d.pending.id} (v{d.pending.release.version})", d.pending.id)
+    return None
+
+
 def plan(d: Desired, obs: Observed, policy: Policy, now: datetime) -> s.Step:
     active, pending = d.active, d.pending
     if active is None and pending is not None:

@@ -20,7 +20,7 @@ from paas.db.sql import Db, jsonb
 from paas.domain.errors import LeaseLost, PermanentError, TransientError
 from paas.planner import steps as s
 from paas.planner.desired import Desired, Policy
-from paas.planner.plan import plan
+from paas.planner.plan import before_observing, plan
 from paas.reconciler.load import load_desired
 from paas.reconciler.observe import observe, summary
 from paas.reconciler.outcome import IDLE_BACKSTOP, Outcome, backoff
@@ -223,6 +223,15 @@ def reconcile_once(db: Db, claim: queue.Claim, driver_for: Callable[[object], Dr
             if driver is None:
                 driver = driver_for(extra["env_row"])
             td_cache = dict(extra["observation"].get("task_definitions", {}))
+            early = before_observing(d)
+            if early is not None:
+                with db.transaction():
+                    queue.fence(db, claim)
+                    _apply_db_step(db, claim, d, early, worker)
+                if on_step:
+                    on_step(early)
+                applied += 1
+                continue
             if obs is None:
                 obs = observe(driver, d, td_cache, policy)
                 _record_observation(db, claim, d, summary(d, obs))

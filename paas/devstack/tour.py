@@ -1,0 +1,129 @@
+"""`make demo`: a scripted tour of paas on the local stack, in about a minute.
+
+Starts a throwaway stack (embedded Postgres in a temporary directory unless PAAS_DATABASE_URL
+is set, the AWS emulator with its simulated ECS data plane, two workers), then runs the real
+`paas` CLI as a user would: deploy, config change, a crash-looping release that is rolled
+back, canaries judged by their metrics, and the SQL an operator types to see it all.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BOLD, DIM, RESET = ("\033[1m", "\033[2m", "\033[0m") if sys.stdout.isatty() else ("", "", "")
+
+HISTORY_SQL = """SELECT deployment_id, app, release_version AS release, image, strategy, state,
+       rolled_back_to_version AS back_to, actor, round(extract(epoch FROM duration)::numeric, 1) AS seconds
+  FROM paas_deploy_history
+ WHERE app = 'shop'
+ ORDER BY created_at DESC;"""
+
+EVIDENCE_SQL = """SELECT e.deployment_id, e.kind, e.data->'gate'->>'verdict' AS verdict,
+       e.data->'gate'->'canary'->>'requests' AS requests,
+       e.data->'gate'->'canary'->>'errors_5xx' AS errors_5xx,
+       round((e.data->'gate'->'canary'->>'p99_ms')::numeric) AS p99_ms, e.message
+  FROM deployment_events e JOIN deployments d ON d.id = e.deployment_id
+ WHERE d.strategy = 'canary' AND e.kind IN ('gate', 'traffic', 'rollback_started', 'finished')
+ ORDER BY e.id;"""
+
+
+def say(text: str) -> None:
+    print(f"\n{BOLD}== {text}{RESET}", flush=True)
+
+
+def run(env: dict, *args: str, expect: int = 0) -> subprocess.CompletedProcess:
+    print(f"{BOLD}$ paas {' '.join(shlex.quote(a) for a in args)}{RESET}", flush=True)
+    p = subprocess.run([sys.executable, "-m", "paas.cli.main", *args], env=env, text=True,
+                       stdout=sys.stdout, stderr=sys.stdout)
+    if p.returncode != expect:
+        print(f"(exit code {p.returncode}, expected {expect})", flush=True)
+        raise SystemExit(1)
+    return p
+
+
+def sql(db_url: str, query: str, title: str) -> None:
+    from paas.cli.common import print_table
+    from paas.db.sql import connect
+
+    print(f"{BOLD}{title}{RESET}\n{DIM}{query}{RESET}", flush=True)
+    db = connect(db_url)
+    try:
+        rows = db.all(query)
+    finally:
+        db.close()
+    if rows:
+        print_table(list(rows[0].keys()), [list(r.values()) for r in rows])
+
+
+def main() -> None:
+    from paas.devstack.dataplane import DataPlaneSettings
+    from paas.devstack.up import DEMO_DURATIONS, DevStack
+
+    t0 = time.monotonic()
+    for k, v in DEMO_DURATIONS.items():
+        os.environ.setdefault(k, v)
+    os.environ.setdefault("PAAS_BAKE", "2")
+    with tempfile.TemporaryDirectory(prefix="paas-tour-") as tmp:
+        home = Path(tmp)
+        os.environ["PAAS_HOME"] = str(home)
+        from paas.reconciler import logs
+
+        logs.setup("ERROR")
+        say("Starting the local stack (embedded Postgres, AWS emulator, simulated ECS data plane, workers)")
+        stack = DevStack(home, port=0, workers=2, settings=DataPlaneSettings(tick_seconds=0.1,
+                                                                               steady_state_seconds=0.3))
+        try:
+            exports = stack.start()
+            env = {**os.environ, **exports, "PAAS_ACTOR": "dana@example.com", "PAAS_HOME": str(home)}
+            tour(env, stack)
+            say("Everything above is plain SQL away")
+            sql(stack.db_url, HISTORY_SQL, "-- what ran where, who shipped it, what broke:")
+            sql(stack.db_url, EVIDENCE_SQL, "-- the evidence behind every canary promotion and rollback:")
+        finally:
+            stack.stop()
+            from paas.db.embedded import stop
+
+            stop(home / "pgdata")
+    print(f"\n{BOLD}tour finished in {time.monotonic() - t0:.0f}s{RESET}")
+
+
+def tour(env: dict, stack) -> None:
+    from paas.devstack.profiles import set_profile
+
+    say("An app, and its first release")
+    run(env, "apps", "create", "shop", "--team", "storefront")
+    run(env, "deploy", "shop", "--image", "registry.example.com/shop:1.0", "-m", "first release", "--wait")
+
+    say("A config change is a new release (v2)")
+    run(env, "config", "set", "shop", "CURRENCY=EUR", "--wait")
+
+    say("A release whose containers crash-loop: the circuit breaker trips, paas rolls back to known-good")
+    run(env, "dev", "profile", "set", "*:1.1-crash", "--crash-loop")
+    run(env, "deploy", "shop", "--image", "registry.example.com/shop:1.1-crash", "-m", "new checkout flow",
+        "--wait", expect=1)
+
+    say("A canary that returns 20% 5xx: held at 10%, judged by its metrics, taken out in one call")
+    run(env, "dev", "profile", "set", "*:1.2-bad", "--error-rate", "0.2")
+    run(env, "deploy", "shop", "--image", "registry.example.com/shop:1.2-bad", "--strategy", "canary",
+        "-m", "faster search", "--wait", expect=1)
+
+    say("A healthy canary: 10%, the gate passes, 100%")
+    run(env, "deploy", "shop", "--image", "registry.example.com/shop:1.2", "--strategy", "canary",
+        "-m", "faster search, fixed", "--wait")
+
+    say("Rollback while the previous colour still runs: one weight flip")
+    run(env, "rollback", "shop", "--wait")
+
+    say("What ran, and what is running")
+    run(env, "history", "shop")
+    run(env, "status", "shop")
+
+
+if __name__ == "__main__":
+    main()
