@@ -6,10 +6,7 @@ drawn with rich on a terminal and as plain aligned text (no colour codes) when p
 
 from __future__ import annotations
 
-import getpass
-import json
 import os
-import socket
 import sys
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -29,6 +26,9 @@ actor_option = click.option("--actor", envvar="PAAS_ACTOR", help="Who is asking 
 def actor_or_default(actor: str | None) -> str:
     if actor:
         return actor
+    import getpass
+    import socket
+
     try:
         user = getpass.getuser()
     except Exception:
@@ -65,6 +65,8 @@ def _default(o: Any) -> Any:
 
 
 def print_json(data: Any) -> None:
+    import json
+
     click.echo(json.dumps(data, indent=2, default=_default, sort_keys=False))
 
 

@@ -43,12 +43,22 @@ GRANTS = [
 
 def create_roles(db: Db) -> list[str]:
     """Create the roles if missing and (re)apply their grants. Idempotent; returns what it created."""
+    import psycopg2.errors
+
     created = []
     for role in ROLES:
         exists = db.scalar("SELECT 1 FROM pg_roles WHERE rolname = %(r)s", r=role)
         if not exists:
-            db.execute(f"CREATE ROLE {role} NOLOGIN")
-            created.append(role)
+            # Roles are cluster-wide: another database on the same server (or a concurrent
+            # `paas db roles`) may create it between the check and here.
+            db.execute("SAVEPOINT paas_create_role")
+            try:
+                db.execute(f"CREATE ROLE {role} NOLOGIN")
+            except (psycopg2.errors.DuplicateObject, psycopg2.errors.UniqueViolation):
+                db.execute("ROLLBACK TO SAVEPOINT paas_create_role")
+            else:
+                db.execute("RELEASE SAVEPOINT paas_create_role")
+                created.append(role)
     tables = ", ".join(TABLES)
     for stmt in GRANTS:
         db.execute(stmt.format(tables=tables))

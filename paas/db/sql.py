@@ -93,10 +93,34 @@ def connect(url: str, application_name: str = "paas") -> Db:
     try:
         conn = psycopg2.connect(to_libpq(url), connect_timeout=5, application_name=application_name)
     except psycopg2.Error as e:
-        reason = (str(e).strip().splitlines() or ["unknown error"])[-1].strip()
-        if reason.startswith("connection to server") or not reason:
-            reason = str(e).strip().splitlines()[0]
         raise DatabaseUnavailable(
-            f"cannot reach the metadata database at {redact(url)}: {reason}"
+            f"cannot reach the metadata database at {redact(url)}: {_scrub(_reason(e), url)}"
         ) from None
     return Db(conn)
+
+
+def _reason(e: Exception) -> str:
+    """libpq's message, on one line: 'connection to server at "h", port 1 failed: Connection
+    refused\n\tIs the server running...' → 'Connection refused'."""
+    lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
+    if not lines:
+        return type(e).__name__
+    first = lines[0]
+    if first.startswith("connection to server") and " failed: " in first:
+        return first.split(" failed: ", 1)[1] or first
+    return first
+
+
+
+def _scrub(reason: str, url: str) -> str:
+    """libpq may echo part of a malformed URL (an unencoded '@' in the password shifts the host
+    name): blank any quoted name in its message that contains a piece of the password."""
+    import re
+
+    from paas.db.url import password
+
+    pw = password(url)
+    if not pw:
+        return reason
+    pieces = [p for p in pw.split("@") if p]
+    return re.sub(r'"[^"]*"', lambda m: '"***"' if any(p in m.group(0) for p in pieces) else m.group(0), reason)

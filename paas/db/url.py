@@ -5,13 +5,20 @@ from __future__ import annotations
 import os
 import re
 
-_PASSWORD_RE = re.compile(r"^(?P<head>[a-z0-9+.-]+://[^:/@]*):(?P<pw>[^@]*)@")
+# The password runs to the *last* '@' of the authority: an unencoded '@' inside it must not
+# leave its tail on screen.
+_PASSWORD_RE = re.compile(r"^(?P<head>[a-z0-9+.-]+://[^:/@?#]*):(?P<pw>[^?#]*)@")
 
 
 def redact(url: str) -> str:
     """postgresql://u:secret@h/db → postgresql://u:***@h/db (and password= in query/keywords)."""
     url = _PASSWORD_RE.sub(lambda m: f"{m.group('head')}:***@", url)
     return re.sub(r"(password=)[^&\s]*", r"\1***", url)
+
+
+def password(url: str) -> str | None:
+    m = _PASSWORD_RE.match(url)
+    return m.group("pw") if m else None
 
 
 def to_libpq(url: str) -> str:
