@@ -40,8 +40,8 @@ class Routing:
 class StrategyDefaults:
     default: str = "rolling"
     canary_steps: tuple[int, ...] = DEFAULT_STEPS
-    bake_seconds: float = 60.0
-    step_deadline_seconds: float = 600.0
+    bake_seconds: float | None = None  # None: the worker's PAAS_BAKE setting
+    step_deadline_seconds: float | None = None  # None: the worker's PAAS_ROLLOUT_DEADLINE
     max_5xx_rate: float = 0.01
     max_p99_ms: float = 1000.0
     max_p99_ratio: float = 2.0
@@ -149,15 +149,16 @@ def parse_manifest(text: str, source: str = "paas.toml") -> Manifest:
     steps = s.get("canary_steps", list(DEFAULT_STEPS))
     if not isinstance(steps, list):
         raise UserError("paas.toml: strategy.canary_steps must be a list like [10, 100]")
-    bake = s.get("bake", s.get("bake_seconds", 60))
+    bake = s.get("bake", s.get("bake_seconds"))
+    deadline = s.get("step_deadline")
     min_req = s.get("min_requests", 20)
     if isinstance(min_req, bool) or not isinstance(min_req, int) or min_req < 0:
         raise UserError(f"paas.toml: invalid strategy.min_requests {min_req!r}")
     strategy = StrategyDefaults(
         default=v.choice(s.get("default", "rolling"), v.STRATEGIES, "strategy"),
         canary_steps=tuple(v.canary_steps(steps)),
-        bake_seconds=_seconds(bake, "bake time"),
-        step_deadline_seconds=_seconds(s.get("step_deadline", 600), "step deadline"),
+        bake_seconds=None if bake is None else _seconds(bake, "bake time"),
+        step_deadline_seconds=None if deadline is None else _seconds(deadline, "step deadline"),
         max_5xx_rate=v.rate(s.get("max_5xx_rate", 0.01), "max_5xx_rate"),
         max_p99_ms=v.non_negative(s.get("max_p99_ms", 1000), "max_p99_ms"),
         max_p99_ratio=v.non_negative(s.get("max_p99_ratio", 2.0), "max_p99_ratio"),

@@ -276,10 +276,19 @@ def rollback(db: Db, app_name: str, env_name: str, *, actor: str, to_version: in
         notes.append(f"this rollback also changes config: v{target.version} uses a different config version "
                      "(env vars or secrets) than the current release")
     manifest = Manifest.from_json(target.manifest)
+    if strategy is None:
+        # After a blue-green or canary deploy the previous colour may still run the target:
+        # blue-green then makes the rollback one weight flip (or a deploy to the idle colour
+        # when it is gone). Rolling apps roll back in place.
+        last = db.scalar(
+            "SELECT strategy FROM deployments WHERE app_id = %(a)s AND environment_id = %(e)s "
+            "AND state = 'succeeded' ORDER BY finished_at DESC LIMIT 1", a=app.id, e=env.id)
+        strategy = "blue-green" if last in ("blue-green", "canary") else (
+            "rolling" if manifest.strategy.default == "canary" else manifest.strategy.default)
     req = _create(
         db, app, env, kind="rollback", image=v.image_ref(target.image),
         config_version_id=target.config_version_id, formation=target.formation, manifest=manifest,
-        strategy=strategy or ("rolling" if manifest.strategy.default == "canary" else manifest.strategy.default),
+        strategy=strategy,
         actor=actor, message=message or f"rollback to v{target.version}",
         options={"rollback_to": target.version}, copied_from_id=target.copied_from_id or target.id,
     )

@@ -28,11 +28,11 @@ def web_processes(dep: DeploymentSpec) -> list[str]:
 
 
 def gate_step(d: Desired, dep: DeploymentSpec, obs: Observed, policy: Policy, now: datetime,
-              p: str, weight: int) -> s.Step | None:
-    """Judge the step the canary is at; None once it passed its bake and may move on."""
+              p: str, weight: int) -> tuple[s.Step | None, dict]:
+    """Judge the step the canary is at; (None, evidence) once it passed its bake and may move on."""
     t = dep.release.manifest.strategy
-    bake = float(dep.options.get("bake_seconds", t.bake_seconds))
-    deadline = float(dep.options.get("step_deadline_seconds", t.step_deadline_seconds))
+    bake = float(dep.options.get("bake_seconds") or t.bake_seconds or policy.bake)
+    deadline = float(dep.options.get("step_deadline_seconds") or t.step_deadline_seconds or policy.rollout_deadline)
     shifted_at = dep.applied.get(f"ShiftTraffic:{p}:{weight}")
     if shifted_at is None:  # the shift was made by an earlier worker whose event was lost: restart the clock
         shifted_at = now
@@ -44,23 +44,28 @@ def gate_step(d: Desired, dep: DeploymentSpec, obs: Observed, policy: Policy, no
     evidence = {"gate": verdict.to_json(), "step_percent": weight, "elapsed_s": round(elapsed, 1),
                 "bake_s": bake, "deadline_s": deadline, "window_start": shifted_at.isoformat()}
     if verdict.verdict == "breach":
-        return bluegreen.shift(
+        return evidence_and(evidence, bluegreen.shift(
             d, dep, obs, p, 0, rollback_to=d.current.version if d.current else None, evidence=evidence,
             reason=f"canary gate breached at {weight}%: {'; '.join(verdict.reasons)}",
-        )
+        ))
     if verdict.verdict == "inconclusive" and elapsed > deadline:
-        return bluegreen.shift(
+        return evidence_and(evidence, bluegreen.shift(
             d, dep, obs, p, 0, rollback_to=d.current.version if d.current else None, evidence=evidence,
             fail_state="failed",
             reason=f"canary inconclusive at {weight}% after {deadline:.0f}s: {'; '.join(verdict.reasons)}",
-        )
+        ))
     if verdict.verdict == "inconclusive" or elapsed < bake:
         what = "baking" if verdict.verdict == "pass" else "inconclusive"
-        return s.Wait(f"canary at {weight}%: {what} ({elapsed:.0f}s of {bake:.0f}s)", policy.poll_interval, evidence)
+        return s.Wait(f"canary at {weight}%: {what} ({elapsed:.0f}s of {bake:.0f}s)", policy.poll_interval,
+                      evidence), evidence
     if dep.options.get("pause_at") == weight and not dep.options.get("promote_requested"):
         return s.Wait(f"canary paused at {weight}%: gate passed; run `paas promote {d.app}` to continue",
-                      policy.poll_interval, evidence)
-    return None
+                      policy.poll_interval, evidence), evidence
+    return None, evidence
+
+
+def evidence_and(evidence: dict, step: s.Step | None) -> tuple[s.Step | None, dict]:
+    return step, evidence
 
 
 def plan(d: Desired, dep: DeploymentSpec, obs: Observed, policy: Policy, now: datetime) -> s.Step:
@@ -88,11 +93,12 @@ def plan(d: Desired, dep: DeploymentSpec, obs: Observed, policy: Policy, now: da
             return bluegreen.shift(d, dep, obs, p, steps[0], reason=f"canary: shift {steps[0]}% of {p} to "
                                    f"v{dep.release.version}") or s.Wait("no listener rule yet", policy.poll_interval)
         current_step = max([x for x in steps if x <= weight] or [steps[0]])
-        step = gate_step(d, dep, obs, policy, now, p, current_step)
+        step, evidence = gate_step(d, dep, obs, policy, now, p, current_step)
         if step is not None:
             return step
         nxt = next(x for x in steps if x > current_step)
-        return bluegreen.shift(d, dep, obs, p, nxt, reason=f"canary gate passed at {current_step}%: shift to {nxt}%") \
+        return bluegreen.shift(d, dep, obs, p, nxt, evidence=evidence,
+                               reason=f"canary gate passed at {current_step}%: shift to {nxt}%") \
             or s.Wait("shifting", policy.poll_interval)
     step = bluegreen.retire_old_workers(d, dep, obs)
     if step is not None:
