@@ -35,9 +35,15 @@ def emulator():
     for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                  "AWS_DEFAULT_REGION": "us-east-1"}.items():
         os.environ.setdefault(k, v)
-    settings = DataPlaneSettings(tick_seconds=0.05, steady_state_seconds=0.2, crash_seconds=0.2,
-                                 metric_period_seconds=1.0)
-    emu = start_emulator(port=0, dataplane_settings=settings)
+    from paas.devstack.emulator import running_emulator
+
+    fast = dict(tick_seconds=0.05, steady_state_seconds=0.2, crash_seconds=0.2, metric_period_seconds=1.0)
+    existing = running_emulator()  # moto's state is process-global: one emulator per test process
+    if existing is not None:
+        existing.dataplane.update_settings(**fast)
+        yield existing
+        return
+    emu = start_emulator(port=0, dataplane_settings=DataPlaneSettings(**fast))
     yield emu
     emu.stop()
 
