@@ -102,6 +102,10 @@ def tour(env: dict, stack) -> None:
 
     say("A config change is a new release (v2)")
     run(env, "config", "set", "shop", "CURRENCY=EUR", "--wait")
+    bake = float(os.environ.get("PAAS_BAKE", "2"))
+    print(f"{DIM}(v2 becomes known-good after a healthy {bake:.0f}s bake window){RESET}", flush=True)
+    time.sleep(bake + 1.5)
+    run(env, "releases", "shop")
 
     say("A release whose containers crash-loop: the circuit breaker trips, paas rolls back to known-good")
     run(env, "dev", "profile", "set", "*:1.1-crash", "--crash-loop")

@@ -45,6 +45,16 @@ def _token(*parts: object, limit: int = 64) -> str:
     return f"{parts[0]}-{hashlib.sha256(raw.encode()).hexdigest()[: limit - len(str(parts[0])) - 1]}"
 
 
+def _keep_recent(tds: dict[str, str], per_family: int = 20) -> dict[str, str]:
+    """The task-definition cache keeps each family's newest releases (a rollback may need them)."""
+    by_family: dict[str, list[tuple[int, str]]] = {}
+    for key in tds:
+        fam, _, ver = key.rpartition(":")
+        by_family.setdefault(fam, []).append((int(ver) if ver.isdigit() else 0, key))
+    keep = {k for items in by_family.values() for _, k in sorted(items)[-per_family:]}
+    return {k: v for k, v in tds.items() if k in keep}
+
+
 def _event_target(d: Desired) -> int | None:
     return d.active.id if d.active else d.current_deployment_id
 
@@ -234,7 +244,9 @@ def reconcile_once(db: Db, claim: queue.Claim, driver_for: Callable[[object], Dr
                 continue
             if obs is None:
                 obs = observe(driver, d, td_cache, policy)
-                _record_observation(db, claim, d, summary(d, obs))
+                record = summary(d, obs)
+                record["task_definitions"] = _keep_recent({**td_cache, **obs.task_definitions})
+                _record_observation(db, claim, d, record)
             step = plan(d, obs, policy, now_utc())
             if on_step:
                 on_step(step)

@@ -248,19 +248,25 @@ def rollback(db: Db, app_name: str, env_name: str, *, actor: str, to_version: in
     if prev is None:
         raise UserError(f"{app.name} has no release in {env.name} to roll back")
     if to_version is None:
+        # The release that was live before the current one: on a blue-green or canary app the
+        # previous colour still runs it (a weight flip); otherwise it is redeployed.
         target = db.one(
             """
-            SELECT r.*, i.reference AS image FROM releases r JOIN images i ON i.id = r.image_id
-             WHERE r.app_id = %(a)s AND r.environment_id = %(e)s AND r.version < %(v)s
+            SELECT r.*, i.reference AS image
+              FROM deployments d
+              JOIN releases r ON r.id = CASE WHEN d.state = 'rolled_back' THEN d.rolled_back_to_id
+                                             ELSE d.release_id END
+              JOIN images i ON i.id = r.image_id
+             WHERE d.app_id = %(a)s AND d.environment_id = %(e)s AND d.state IN ('succeeded', 'rolled_back')
                AND (r.image_id, r.config_version_id, r.formation) IS DISTINCT FROM
                    (%(img)s, %(cv)s, %(f)s::jsonb)
-             ORDER BY (r.known_good_at IS NOT NULL) DESC, r.version DESC LIMIT 1
+             ORDER BY d.finished_at DESC, d.id DESC LIMIT 1
             """,
-            a=app.id, e=env.id, v=prev.version, img=prev.image_id, cv=prev.config_version_id,
-            f=jsonb(prev.formation),
+            a=app.id, e=env.id, img=prev.image_id, cv=prev.config_version_id, f=jsonb(prev.formation),
         )
         if target is None:
-            raise UserError(f"{app.name} has no earlier release in {env.name} to roll back to")
+            raise UserError(f"{app.name} has no earlier live release in {env.name} to roll back to "
+                            "(use --to vN)")
     else:
         target = db.one(
             """

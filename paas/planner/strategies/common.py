@@ -140,9 +140,14 @@ def failure(d: Desired, dep: DeploymentSpec, reason: str) -> s.Step:
         return s.BeginRollback(f"{reason}; returning to v{d.current.version} on the previous colour",
                                d.current.version)
     kg = d.known_good
-    if kg is None or kg.id == dep.release.id:
-        return s.Finish(f"{reason}; no known-good release to roll back to", dep.id, "failed")
-    return s.BeginRollback(f"{reason}; rolling back to known-good v{kg.version}", kg.version)
+    if kg is not None and kg.id != dep.release.id:
+        return s.BeginRollback(f"{reason}; rolling back to known-good v{kg.version}", kg.version)
+    if d.current is not None and d.current.id != dep.release.id:
+        # Nothing has finished a bake yet (a young app): the release that was serving is still
+        # a better place than a broken rollout.
+        return s.BeginRollback(f"{reason}; no known-good release yet, rolling back to v{d.current.version}, "
+                               "the release serving before", d.current.version)
+    return s.Finish(f"{reason}; no earlier release to roll back to", dep.id, "failed")
 
 
 def deadline_passed(dep: DeploymentSpec, policy: Policy, now: datetime) -> bool:
