@@ -119,5 +119,8 @@ def plan(d: Desired, dep: DeploymentSpec, obs: Observed, policy: Policy, now: da
     step = retire_old_workers(d, dep, obs)
     if step is not None:
         return step
+    if dep.options.get("rollback_to"):
+        return s.Finish(f"rolled back to v{dep.options['rollback_to']} (as v{dep.release.version}): traffic is on "
+                        "the colour running it", dep.id, "succeeded")
     return s.Finish(f"v{dep.release.version} serving 100% on the new colour; the previous colour stays up "
                     "for instant rollback", dep.id, "succeeded")
