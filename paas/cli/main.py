@@ -87,6 +87,26 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
+    except Exception as e:  # never a traceback for the user; PAAS_DEBUG=1 shows one
+        import os
+
+        if os.environ.get("PAAS_DEBUG"):
+            raise
+        click.echo(f"paas: {_describe(e)}", err=True)
+        sys.exit(1)
+
+
+def _describe(e: Exception) -> str:
+    mod = type(e).__module__ or ""
+    if mod.startswith("psycopg2"):
+        code = getattr(e, "pgcode", None)
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        if code == "42P01":  # undefined_table
+            return f"the metadata database has no schema yet ({first}): run `paas db upgrade`"
+        if code == "42501":  # insufficient_privilege
+            return f"permission denied by the metadata database: {first}"
+        return f"database error: {first}"
+    return f"internal error: {type(e).__name__}: {e} (PAAS_DEBUG=1 shows a traceback)"
 
 
 if __name__ == "__main__":  # pragma: no cover

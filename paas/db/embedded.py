@@ -56,7 +56,8 @@ def start(pgdata: Path) -> str:
     return str(server.get_postmaster_info().socket_dir)
 
 
-def ensure_database(sock: str, database: str) -> None:
+def ensure_database(sock: str, database: str) -> bool:
+    """Create the database if missing; True when it was created."""
     import psycopg2
 
     conn = psycopg2.connect(host=sock, user="postgres", dbname="postgres")
@@ -67,8 +68,10 @@ def ensure_database(sock: str, database: str) -> None:
             if cur.fetchone() is None:
                 try:
                     cur.execute(f'CREATE DATABASE "{database}"')
+                    return True
                 except psycopg2.errors.DuplicateDatabase:
                     pass
+            return False
     finally:
         conn.close()
 
@@ -82,8 +85,14 @@ def ensure_running(pgdata: Path | None = None, database: str = DB_NAME) -> str:
     if url:
         return url
     sock = start(pgdata)
-    ensure_database(sock, database)
-    return f"postgresql://postgres@/{database}?host={sock}"
+    created = ensure_database(sock, database)
+    url = f"postgresql://postgres@/{database}?host={sock}"
+    if created and database == DB_NAME:
+        # A database paas made itself gets its schema at once: nothing to remember.
+        from paas.db.migrate import upgrade
+
+        upgrade(url)
+    return url
 
 
 def stop(pgdata: Path) -> bool:
