@@ -1,0 +1,224 @@
+"""The planner on plain data: no database, no AWS, no fakes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from paas.domain.manifest import StrategyDefaults, default_manifest
+from paas.domain.observed import MetricWindow, Observed, ServiceDeployment, ServiceState, StackState, TargetHealth
+from paas.domain.specs import ProcessInfra
+from paas.planner import build
+from paas.planner import steps as s
+from paas.planner.desired import DeploymentSpec, Desired, EnvSpec, Policy, ReleaseSpec
+from paas.planner.gate import evaluate
+from paas.planner.plan import plan
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+POLICY = Policy(poll_interval=1, stack_poll=1, rollout_deadline=60, bake=10)
+ENV = EnvSpec(1, "dev", "us-east-1", "c1", "arn:aws:elasticloadbalancing:us-east-1:1:listener/app/lb/1/2", "vpc-1",
+              ("subnet-1",), ("sg-1",))
+TG = {"blue": "arn:tg/blue", "green": "arn:tg/green"}
+RULE = "arn:rule/1"
+
+
+def release(version: int, image: str = "shop:1", known_good: bool = False, count: int = 2) -> ReleaseSpec:
+    m = default_manifest("web")
+    return ReleaseSpec(id=version, version=version, image=image, digest=None, vars={}, secrets={},
+                       formation={"web": {"count": count, "cpu": 256, "memory": 512}}, manifest=m,
+                       known_good=known_good)
+
+
+def deployment(rel: ReleaseSpec, strategy="rolling", *, dep_id=10, rollback_target=None, options=None,
+               started=NOW - timedelta(seconds=5), applied=None) -> DeploymentSpec:
+    return DeploymentSpec(dep_id, "in_progress", strategy, options or {}, started, started, rel,
+                          rollback_target, applied or {})
+
+
+def desired(active=None, pending=None, current=None, known_good=None, finished=None) -> Desired:
+    return Desired(app="shop", app_id=1, app_type="web", env=ENV, active=active, pending=pending, current=current,
+                   current_deployment_id=1 if current else None, current_finished_at=finished,
+                   known_good=known_good)
+
+
+def stack_for(d: Desired, rel: ReleaseSpec, status="CREATE_COMPLETE") -> StackState:
+    spec = build.stack_spec(d, rel)
+    return StackState(spec.name, status, spec.template_hash,
+                      infra={"web": ProcessInfra(TG["blue"], TG["green"], RULE)},
+                      outputs={"LogGroupName": "/paas/dev/shop"})
+
+
+def svc(colour: str, td: str, desired_n: int, running: int, rollout="COMPLETED") -> ServiceState:
+    dep = ServiceDeployment("PRIMARY", td, desired_n, running, 0, 0, rollout)
+    return ServiceState(f"shop-web-{colour}", "ACTIVE", td, desired_n, running, 0, (dep,), TG[colour])
+
+
+def observed(d, rel, services=(), healthy=None, weights=None, tds=None, metrics=None, stack=True) -> Observed:
+    return Observed(
+        stack=stack_for(d, rel) if stack else None,
+        services={x.name: x for x in services},
+        targets={TG[c]: TargetHealth(n, 0, n) for c, n in (healthy or {}).items()},
+        weights={RULE: {TG[c]: w for c, w in (weights or {"blue": 100, "green": 0}).items()}},
+        task_definitions=tds or {}, at=NOW, metrics=metrics or {},
+    )
+
+
+def td(v: int) -> str:
+    return f"arn:aws:ecs:us-east-1:1:task-definition/shop-dev-web:{v}"
+
+
+def key(v: int) -> str:
+    return f"shop-dev-web:{v}"
+
+
+# --- rolling --------------------------------------------------------------------------------
+
+def test_rolling_walks_stack_then_task_definition_then_service_then_waits():
+    v2 = release(2)
+    d = desired(active=deployment(v2))
+    assert isinstance(plan(d, observed(d, v2, stack=False), POLICY, NOW), s.ApplyStack)
+    assert isinstance(plan(d, observed(d, v2), POLICY, NOW), s.RegisterTaskDefinition)
+    step = plan(d, observed(d, v2, tds={key(2): td(2)}), POLICY, NOW)
+    assert isinstance(step, s.CreateService) and step.spec.desired_count == 2
+    assert step.spec.target_group_arn == TG["blue"]
+    o = observed(d, v2, [svc("blue", td(1), 2, 2)], {"blue": 2}, tds={key(2): td(2)})
+    step = plan(d, o, POLICY, NOW)
+    assert isinstance(step, s.UpdateService) and step.spec.task_definition == td(2)
+    o = observed(d, v2, [svc("blue", td(2), 2, 1, "IN_PROGRESS")], {"blue": 1}, tds={key(2): td(2)})
+    assert isinstance(plan(d, o, POLICY, NOW), s.Wait)
+    o = observed(d, v2, [svc("blue", td(2), 2, 2)], {"blue": 2}, tds={key(2): td(2)})
+    fin = plan(d, o, POLICY, NOW)
+    assert isinstance(fin, s.Finish) and fin.state == "succeeded"
+
+
+def test_running_but_unhealthy_targets_is_not_stable():
+    v2 = release(2)
+    d = desired(active=deployment(v2))
+    o = observed(d, v2, [svc("blue", td(2), 2, 2)], {"blue": 1}, tds={key(2): td(2)})
+    assert isinstance(plan(d, o, POLICY, NOW), s.Wait)
+
+
+def test_failed_rollout_goes_to_known_good_not_to_the_previous_release():
+    v1, v2, v3 = release(1, known_good=True), release(2), release(3)
+    d = desired(active=deployment(v3), current=v2, known_good=v1)
+    o = observed(d, v3, [svc("blue", td(3), 2, 0, "FAILED")], {"blue": 0}, tds={key(3): td(3)})
+    step = plan(d, o, POLICY, NOW)
+    assert isinstance(step, s.BeginRollback) and step.to_release == 1
+
+
+def test_deadline_rolls_back_and_a_failed_rollback_fails():
+    v1, v2 = release(1, known_good=True), release(2)
+    late = NOW - timedelta(seconds=POLICY.rollout_deadline + 1)
+    d = desired(active=deployment(v2, started=late), current=v1, known_good=v1)
+    o = observed(d, v2, [svc("blue", td(2), 2, 1, "IN_PROGRESS")], {"blue": 1}, tds={key(2): td(2)})
+    assert isinstance(plan(d, o, POLICY, NOW), s.BeginRollback)
+    rolling_back = deployment(v2, rollback_target=v1, started=late,
+                              options={"rollback_started_at": late.isoformat()})
+    d = desired(active=rolling_back, current=v1, known_good=v1)
+    o = observed(d, v1, [svc("blue", td(1), 2, 1, "IN_PROGRESS")], {"blue": 1}, tds={key(1): td(1), key(2): td(2)})
+    step = plan(d, o, POLICY, NOW)
+    assert isinstance(step, s.Finish) and step.state == "failed"
+
+
+def test_newer_request_supersedes_a_rolling_deployment_at_once():
+    v2, v3 = release(2), release(3)
+    d = desired(active=deployment(v2, dep_id=10), pending=deployment(v3, dep_id=11))
+    step = plan(d, observed(d, v2), POLICY, NOW)
+    assert isinstance(step, s.SupersedeActive) and step.by_id == 11
+
+
+def test_steady_state_reverts_drift_and_marks_known_good_after_bake():
+    v1 = release(1)
+    d = desired(current=v1, finished=NOW - timedelta(seconds=3))
+    o = observed(d, v1, [svc("blue", td(1), 5, 5)], {"blue": 5}, tds={key(1): td(1)})
+    step = plan(d, o, POLICY, NOW)
+    assert isinstance(step, s.UpdateService) and step.drift and step.spec.desired_count == 2
+    o = observed(d, v1, [svc("blue", td(1), 2, 2)], {"blue": 2}, tds={key(1): td(1)})
+    assert isinstance(plan(d, o, POLICY, NOW), s.Wait)  # still baking
+    d = desired(current=v1, finished=NOW - timedelta(seconds=11))
+    assert isinstance(plan(d, o, POLICY, NOW), s.MarkKnownGood)
+
+
+# --- blue-green and canary -------------------------------------------------------------------
+
+def test_blue_green_starts_on_the_idle_colour_and_flips_in_one_shift():
+    v1, v2 = release(1, known_good=True), release(2)
+    live = [svc("blue", td(1), 2, 2)]
+    dep = deployment(v2, "blue-green")
+    d = desired(active=dep, current=v1, known_good=v1)
+    step = plan(d, observed(d, v2, live, {"blue": 2}, tds={key(2): td(2)}), POLICY, NOW)
+    assert isinstance(step, s.ChooseColours) and step.colours == {"web": "green"}
+    dep = deployment(v2, "blue-green", options={"colours": {"web": "green"}})
+    d = desired(active=dep, current=v1, known_good=v1)
+    step = plan(d, observed(d, v2, live, {"blue": 2}, tds={key(2): td(2)}), POLICY, NOW)
+    assert isinstance(step, s.CreateService) and step.spec.name == "shop-web-green"
+    both = live + [svc("green", td(2), 2, 2)]
+    step = plan(d, observed(d, v2, both, {"blue": 2, "green": 2}, tds={key(2): td(2)}), POLICY, NOW)
+    assert isinstance(step, s.ShiftTraffic) and step.weights == {TG["green"]: 100, TG["blue"]: 0}
+    flipped = observed(d, v2, both, {"blue": 2, "green": 2}, weights={"blue": 0, "green": 100}, tds={key(2): td(2)})
+    step = plan(d, flipped, POLICY, NOW)
+    assert isinstance(step, s.Finish) and step.state == "succeeded"
+
+
+def window(requests, errors, p99, n=5):
+    return MetricWindow(requests, errors, p99, n, 0, 60, 59)
+
+
+def canary_at(weight, metrics, *, applied_at=NOW - timedelta(seconds=20), options=None):
+    v1, v2 = release(1, known_good=True), release(2)
+    opts = {"colours": {"web": "green"}, **(options or {})}
+    dep = deployment(v2, "canary", options=opts, applied={f"ShiftTraffic:web:{weight}": applied_at})
+    d = desired(active=dep, current=v1, known_good=v1)
+    services = [svc("blue", td(1), 2, 2), svc("green", td(2), 2, 2)]
+    return d, observed(d, v2, services, {"blue": 2, "green": 2}, weights={"blue": 100 - weight, "green": weight},
+                       tds={key(2): td(2)}, metrics=metrics)
+
+
+def test_canary_breach_takes_the_canary_out_in_one_shift():
+    d, o = canary_at(10, {TG["green"]: window(100, 20, 40), TG["blue"]: window(900, 0, 40)})
+    step = plan(d, o, POLICY, NOW)
+    assert isinstance(step, s.ShiftTraffic) and step.percent == 0 and step.rollback_to == 1
+    assert "5xx rate" in step.reason and step.evidence["gate"]["verdict"] == "breach"
+
+
+def test_canary_latency_relative_to_stable():
+    d, o = canary_at(10, {TG["green"]: window(100, 0, 500), TG["blue"]: window(900, 0, 100)})
+    step = plan(d, o, POLICY, NOW)
+    assert isinstance(step, s.ShiftTraffic) and step.percent == 0 and "stable" in step.reason
+
+
+def test_canary_without_traffic_waits_then_fails_at_the_deadline():
+    d, o = canary_at(10, {})
+    step = plan(d, o, POLICY, NOW)
+    assert isinstance(step, s.Wait) and step.detail["gate"]["verdict"] == "inconclusive"
+    d, o = canary_at(10, {}, applied_at=NOW - timedelta(seconds=POLICY.rollout_deadline + 1))
+    step = plan(d, o, POLICY, NOW)
+    assert isinstance(step, s.ShiftTraffic) and step.percent == 0 and step.fail_state == "failed"
+
+
+def test_canary_passing_gate_promotes_after_bake_unless_paused():
+    healthy = {TG["green"]: window(100, 0, 40), TG["blue"]: window(900, 0, 40)}
+    d, o = canary_at(10, healthy, applied_at=NOW - timedelta(seconds=5))
+    assert isinstance(plan(d, o, POLICY, NOW), s.Wait)  # baking (10 s)
+    d, o = canary_at(10, healthy)
+    step = plan(d, o, POLICY, NOW)
+    assert isinstance(step, s.ShiftTraffic) and step.percent == 100 and step.evidence["gate"]["verdict"] == "pass"
+    d, o = canary_at(10, healthy, options={"pause_at": 10})
+    step = plan(d, o, POLICY, NOW)
+    assert isinstance(step, s.Wait) and "paused" in step.reason
+    d, o = canary_at(10, healthy, options={"pause_at": 10, "promote_requested": True})
+    assert isinstance(plan(d, o, POLICY, NOW), s.ShiftTraffic)
+
+
+@pytest.mark.parametrize("canary,verdict", [
+    (None, "inconclusive"),
+    (window(5, 0, 40), "inconclusive"),
+    (window(100, 0, 40, n=1), "inconclusive"),
+    (window(100, 1, 40), "pass"),
+    (window(100, 2, 40), "breach"),
+    (window(100, 0, 1500), "breach"),
+])
+def test_gate_verdicts(canary, verdict):
+    t = StrategyDefaults(max_5xx_rate=0.01, max_p99_ms=1000, max_p99_ratio=2.0, min_requests=20)
+    assert evaluate(canary, window(1000, 0, 40), t).verdict == verdict
