@@ -21,7 +21,7 @@ import pytest
 from tests.conftest import ROOT, Result, run_cli
 
 FAST = {
-    "PAAS_POLL_INTERVAL": "0.2", "PAAS_STACK_POLL": "0.1", "PAAS_BAKE": "1", "PAAS_ROLLOUT_DEADLINE": "20",
+    "PAAS_POLL_INTERVAL": "0.2", "PAAS_STACK_POLL": "0.1", "PAAS_BAKE": "1", "PAAS_ROLLOUT_DEADLINE": "45",
     "PAAS_SWEEP_INTERVAL": "0.5", "PAAS_LEASE_TTL": "3", "PAAS_HEARTBEAT": "1", "PAAS_METRIC_PERIOD": "1",
     "PAAS_RESYNC_INTERVAL": "3600", "PAAS_AWS_RPS": "200",
 }
@@ -65,6 +65,7 @@ class Stack:
         self.tmp = tmp
         self.workers: list = []
         self.procs: list[subprocess.Popen] = []
+        self.apps: list[str] = []
 
     # --- CLI ---------------------------------------------------------------------------
     def paas(self, *args: str, input: str | None = None) -> Result:
@@ -74,6 +75,7 @@ class Stack:
         name = f"a{uuid.uuid4().hex[:8]}"
         r = self.paas("apps", "create", name, "--type", app_type)
         assert r.code == 0, r.err
+        self.apps.append(name)
         return name
 
     # --- workers -----------------------------------------------------------------------
@@ -109,6 +111,22 @@ class Stack:
                     p.wait(timeout=15)
                 except subprocess.TimeoutExpired:
                     p.kill()
+        self._delete_services()
+
+    def _delete_services(self) -> None:
+        """Keep the shared emulator light: the data plane simulates every service still there."""
+        if not self.apps:
+            return
+        ecs = self.client("ecs")
+        try:
+            arns = [a for page in ecs.get_paginator("list_services").paginate(cluster=self.boot["cluster"])
+                    for a in page["serviceArns"]]
+            for arn in arns:
+                name = arn.rsplit("/", 1)[-1]
+                if any(name.startswith(f"{app}-") for app in self.apps):
+                    ecs.delete_service(cluster=self.boot["cluster"], service=name, force=True)
+        except Exception:  # cleanup is best effort; the test's own assertions already ran
+            pass
 
     # --- AWS and DB views -----------------------------------------------------------
     def client(self, service: str):
