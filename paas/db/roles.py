@@ -27,6 +27,9 @@ GRANTS = [
     "GRANT INSERT ON environments, apps, processes, config_versions, images, releases, deployments, "
     "deployment_events, work_queue TO paas_cli",
     "GRANT UPDATE (command, port, health_check_path) ON processes TO paas_cli",
+    # the image upsert touches `reference` (to itself) so RETURNING works under concurrency
+    "GRANT UPDATE (reference) ON images TO paas_cli",
+    "GRANT UPDATE (gc_policy) ON apps TO paas_cli",
     "GRANT UPDATE (state, finished_at, superseded_by_id, options) ON deployments TO paas_cli",
     "GRANT UPDATE (run_after, enqueued_at, updated_at) ON work_queue TO paas_cli",
     # worker

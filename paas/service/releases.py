@@ -78,32 +78,18 @@ def new_config_version(db: Db, app_id: int, env_id: int, vars_: dict[str, str],
     )
 
 
-def _image_id(db: Db, ref: v.ImageRef) -> int:
-    text = str(ref)
-    row = db.one(
-        """
-        INSERT INTO images (reference, repository, tag, digest) VALUES (%(r)s, %(repo)s, %(t)s, %(d)s)
-        ON CONFLICT (reference) DO NOTHING RETURNING id
-        """,
-        r=text, repo=ref.repository, t=ref.tag, d=ref.digest,
-    )
-    if row is not None:
-        return row.id
-    return db.scalar("SELECT id FROM images WHERE reference = %(r)s", r=text)
-
-
 def _sync_processes(db: Db, app_id: int, manifest: Manifest) -> None:
-    for p in manifest.processes.values():
-        db.execute(
-            """
-            INSERT INTO processes (app_id, name, command, port, health_check_path)
-            VALUES (%(a)s, %(n)s, %(c)s, %(p)s, %(h)s)
-            ON CONFLICT (app_id, name) DO UPDATE
-               SET command = EXCLUDED.command, port = EXCLUDED.port,
-                   health_check_path = EXCLUDED.health_check_path
-            """,
-            a=app_id, n=p.name, c=p.command, p=p.port, h=p.health_check_path,
-        )
+    procs = list(manifest.processes.values())
+    db.execute(
+        """
+        INSERT INTO processes (app_id, name, command, port, health_check_path)
+        SELECT %(a)s, * FROM unnest(%(n)s::text[], %(c)s::text[], %(p)s::int[], %(h)s::text[])
+        ON CONFLICT (app_id, name) DO UPDATE
+           SET command = EXCLUDED.command, port = EXCLUDED.port, health_check_path = EXCLUDED.health_check_path
+        """,
+        a=app_id, n=[p.name for p in procs], c=[p.command for p in procs], p=[p.port for p in procs],
+        h=[p.health_check_path for p in procs],
+    )
 
 
 def _create(db: Db, app: Row, env: Row, *, kind: str, image: v.ImageRef, config_version_id: int,
@@ -113,44 +99,61 @@ def _create(db: Db, app: Row, env: Row, *, kind: str, image: v.ImageRef, config_
     if env.require_message and not (message and message.strip()):
         raise UserError(f"environment {env.name!r} requires a message: add -m \"why\"")
     v.choice(strategy, v.STRATEGIES, "strategy")
-    queue.enqueue(db, app.id, env.id)  # locks the app+env: versions below cannot race
-    version = db.scalar(
-        "SELECT COALESCE(max(version), 0) + 1 FROM releases WHERE app_id = %(a)s AND environment_id = %(e)s",
-        a=app.id, e=env.id,
-    )
-    release_id = db.scalar(
+    # The caller holds the app+environment's queue-row lock (`_locked`), so the version below
+    # cannot race. Two statements: the release, then the deployment with everything it implies
+    # (pending ones superseded, their events and its own, the NOTIFY) — the request path is
+    # measured in round trips (bench/cli_latency).
+    rel = db.one(
         """
+        WITH img AS (
+            INSERT INTO images (reference, repository, tag, digest) VALUES (%(ref)s, %(repo)s, %(tag)s, %(dig)s)
+            ON CONFLICT (reference) DO UPDATE SET reference = EXCLUDED.reference
+            RETURNING id
+        )
         INSERT INTO releases (app_id, environment_id, version, kind, image_id, image_digest,
                               config_version_id, formation, manifest, copied_from_id, actor, message)
-        VALUES (%(a)s, %(e)s, %(v)s, %(k)s, %(img)s, %(dig)s, %(cv)s, %(f)s::jsonb, %(m)s::jsonb,
-                %(cf)s, %(actor)s, %(msg)s)
-        RETURNING id
+        SELECT %(a)s, %(e)s, COALESCE(max(r.version), 0) + 1, %(k)s, (SELECT id FROM img), %(dig)s, %(cv)s,
+               %(f)s::jsonb, %(m)s::jsonb, %(cf)s, %(actor)s, %(msg)s
+          FROM releases r WHERE r.app_id = %(a)s AND r.environment_id = %(e)s
+        RETURNING id, version
         """,
-        a=app.id, e=env.id, v=version, k=kind, img=_image_id(db, image), dig=image.digest,
+        a=app.id, e=env.id, k=kind, ref=str(image), repo=image.repository, tag=image.tag, dig=image.digest,
         cv=config_version_id, f=jsonb(formation), m=jsonb(manifest.to_json()), cf=copied_from_id,
         actor=actor, msg=message,
     )
-    dep_id = db.scalar(
+    version = rel.version
+    row = db.one(
         """
-        INSERT INTO deployments (app_id, environment_id, release_id, strategy, options, actor, message)
-        VALUES (%(a)s, %(e)s, %(r)s, %(s)s, %(o)s::jsonb, %(actor)s, %(msg)s) RETURNING id
+        WITH dep AS (
+            INSERT INTO deployments (app_id, environment_id, release_id, strategy, options, actor, message)
+            VALUES (%(a)s, %(e)s, %(r)s, %(s)s, %(o)s::jsonb, %(actor)s, %(msg)s) RETURNING id
+        ), sup AS (
+            UPDATE deployments SET state = 'superseded', finished_at = now(),
+                   superseded_by_id = (SELECT id FROM dep)
+             WHERE app_id = %(a)s AND environment_id = %(e)s AND state = 'pending'
+            RETURNING id
+        ), sup_events AS (
+            INSERT INTO deployment_events (deployment_id, kind, message, data, actor)
+            SELECT sup.id, 'superseded',
+                   'superseded by deployment ' || (SELECT id FROM dep) || ' (v' || %(v)s || ') before it started',
+                   jsonb_build_object('superseded_by', (SELECT id FROM dep)), %(actor)s
+              FROM sup
+        ), req_event AS (
+            INSERT INTO deployment_events (deployment_id, kind, message, data, actor)
+            SELECT dep.id, 'requested', %(what)s,
+                   %(data)s::jsonb || jsonb_build_object('superseded',
+                       COALESCE((SELECT jsonb_agg(id ORDER BY id) FROM sup), '[]'::jsonb)), %(actor)s
+              FROM dep
+        )
+        SELECT (SELECT id FROM dep) AS id, ARRAY(SELECT id FROM sup ORDER BY id) AS superseded,
+               pg_notify(%(chan)s, %(key)s) AS notified
         """,
-        a=app.id, e=env.id, r=release_id, s=strategy, o=jsonb(options), actor=actor, msg=message,
+        a=app.id, e=env.id, r=rel.id, s=strategy, o=jsonb(options), actor=actor, msg=message, v=version,
+        what=f"{kind} of v{version} requested ({strategy})",
+        data=jsonb({"kind": kind, "image": str(image), "options": options}),
+        chan=queue.CHANNEL, key=f"{app.id}:{env.id}",
     )
-    superseded = [r.id for r in db.all(
-        """
-        UPDATE deployments SET state = 'superseded', finished_at = now(), superseded_by_id = %(new)s
-         WHERE app_id = %(a)s AND environment_id = %(e)s AND state = 'pending' AND id <> %(new)s
-        RETURNING id
-        """,
-        a=app.id, e=env.id, new=dep_id,
-    )]
-    for old in superseded:
-        event(db, old, "superseded", f"superseded by deployment {dep_id} (v{version}) before it started",
-              data={"superseded_by": dep_id}, actor=actor)
-    event(db, dep_id, "requested", f"{kind} of v{version} requested ({strategy})",
-          data={"kind": kind, "image": str(image), "options": options, "superseded": superseded},
-          actor=actor)
+    dep_id, superseded = row.id, list(row.superseded)
     return Requested(dep_id, version, app.name, env.name, strategy, superseded)
 
 
@@ -167,11 +170,11 @@ def deploy(db: Db, app_name: str, env_name: str, image: str, *, actor: str, mess
            strategy: str | None = None, manifest: Manifest | None = None,
            options: dict[str, Any] | None = None) -> Requested:
     ref = v.image_ref(image)
-    app, env, prev = _locked(db, app_name, env_name)
+    app, env, prev, cfg = _locked(db, app_name, env_name, with_config=True)
     if manifest is None:
         manifest = Manifest.from_json(prev.manifest) if prev else default_manifest(app.app_type)
     _sync_processes(db, app.id, manifest)
-    cfg = latest_config(db, app.id, env.id) or new_config_version(db, app.id, env.id, {}, {}, actor)
+    cfg = cfg or new_config_version(db, app.id, env.id, {}, {}, actor)
     return _create(
         db, app, env, kind="deploy", image=ref, config_version_id=cfg.id,
         formation=_formation(manifest, prev.formation if prev else None), manifest=manifest,
@@ -180,11 +183,38 @@ def deploy(db: Db, app_name: str, env_name: str, image: str, *, actor: str, mess
     )
 
 
-def _locked(db: Db, app_name: str, env_name: str) -> tuple[Row, Row, Row | None]:
-    """App, environment and latest release, read after taking the app+environment's queue lock."""
-    app, env = get_app(db, app_name), get_env(db, env_name)
+def _locked(db: Db, app_name: str, env_name: str, with_config: bool = False):
+    """App, environment and latest release (and config), read after taking the app+environment's
+    queue lock. Three round trips: this runs on every request."""
+    v.name(app_name, "app name")
+    if env_name:
+        v.name(env_name, "environment name")
+    head = db.one(
+        "SELECT (SELECT row_to_json(a) FROM apps a WHERE a.name = %(a)s) AS app, "
+        "(SELECT row_to_json(e) FROM environments e WHERE e.name = %(e)s) AS env",
+        a=app_name, e=env_name,
+    )
+    if head.app is None:
+        get_app(db, app_name)  # raises the one-line NotFound
+    if head.env is None:
+        get_env(db, env_name)
+    app, env = Row(head.app), Row(head.env)
     queue.enqueue(db, app.id, env.id, notify=False)
-    return app, env, latest_release(db, app.id, env.id)
+    latest = db.one(
+        """
+        SELECT (SELECT row_to_json(x) FROM (
+                    SELECT r.*, i.reference AS image FROM releases r JOIN images i ON i.id = r.image_id
+                     WHERE r.app_id = %(a)s AND r.environment_id = %(e)s ORDER BY r.version DESC LIMIT 1) x) AS rel,
+               (SELECT row_to_json(c) FROM (
+                    SELECT * FROM config_versions WHERE app_id = %(a)s AND environment_id = %(e)s
+                     ORDER BY version DESC LIMIT 1) c) AS cfg
+        """,
+        a=app.id, e=env.id,
+    )
+    rel = Row(latest.rel) if latest.rel else None
+    if with_config:
+        return app, env, rel, (Row(latest.cfg) if latest.cfg else None)
+    return app, env, rel
 
 
 def change_config(db: Db, app_name: str, env_name: str, *, actor: str, set_vars: dict[str, str] | None = None,
