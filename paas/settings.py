@@ -61,3 +61,17 @@ class Durations:
         self.bake = _float("PAAS_BAKE", 300.0)
         self.metric_period = _float("PAAS_METRIC_PERIOD", 60.0)
         self.stack_poll = _float("PAAS_STACK_POLL", 5.0)
+        self.gc_interval = max(1.0, _float("PAAS_GC_INTERVAL", 3600.0))
+
+
+GC_SETTINGS = {
+    "PAAS_GC_KEEP_TASK_DEFINITIONS": "keep_task_definitions",
+    "PAAS_GC_PREVIOUS_COLOUR_KEEP": "previous_colour_keep_seconds",
+    "PAAS_GC_IDLE_SCALE_TO_ZERO": "idle_scale_to_zero_seconds",
+}
+
+
+def gc_settings() -> dict[str, str]:
+    """Overrides of every app type's GC defaults (tests, demos): seconds, a duration such as 30m,
+    or `never` (idle scale-to-zero). Validated where the policy is built."""
+    return {key: os.environ[name].strip() for name, key in GC_SETTINGS.items() if os.environ.get(name, "").strip()}

@@ -406,7 +406,26 @@ class BotoDriver:
             return None
         got = _parse_release(resp.get("tags"))
         self._remember_release(arn, got)
-        return arn if got == release else None
+        if got == release:
+            return arn
+        if got is not None and got < release:
+            return None  # the newest revision predates this release: it was never registered
+        return self._find_older_revision(family, release)
+
+    def _find_older_revision(self, family: str, release: int, scan: int = 10) -> str | None:
+        """A rollback to an older release: its revision is among the family's recent ones.
+
+        Only on a cache miss (the reconciler remembers ARNs it registered); bounded to `scan`
+        revisions, newest first, each read once per process (task definitions are immutable).
+        """
+        resp = self._api("ecs", "ListTaskDefinitions", familyPrefix=family, status="ACTIVE", sort="DESC",
+                         maxResults=scan)
+        for arn in (resp.get("taskDefinitionArns") or [])[:scan]:
+            if arn.rsplit("/", 1)[-1].rsplit(":", 1)[0] != family:
+                continue  # familyPrefix also matches longer family names
+            if self._release_of([arn]).get(arn) == release:
+                return arn
+        return None
 
     def register_task_definition(self, spec: TaskDefSpec) -> Call:
         container: dict[str, Any] = {
@@ -488,12 +507,14 @@ class BotoDriver:
         return out
 
     # ------------------------------------------------------------------ ECS services
-    def describe_services(self, cluster: str, names: list[str]) -> dict[str, ServiceState]:
+    def describe_services(self, cluster: str, names: list[str], *, releases: bool = False) -> dict[str, ServiceState]:
         raw: list[dict] = []
         for chunk in _chunks(list(dict.fromkeys(names)), DESCRIBE_SERVICES_MAX):
             resp = self._api("ecs", "DescribeServices", cluster=cluster, services=list(chunk))
             raw.extend(resp.get("services") or [])
-        releases = self._release_of(s.get("taskDefinition") for s in raw)
+        # Reading each unseen task definition's release tag costs a DescribeTaskDefinition per
+        # ARN: only when asked (the reconciler knows its own ARNs from the observation cache).
+        releases_by_arn = self._release_of(s.get("taskDefinition") for s in raw) if releases else {}
         out: dict[str, ServiceState] = {}
         for s in raw:
             deployments = tuple(
@@ -517,7 +538,7 @@ class BotoDriver:
                 name=s["serviceName"], status=s.get("status", ""), task_definition=td,
                 desired=int(s.get("desiredCount") or 0), running=int(s.get("runningCount") or 0),
                 pending=int(s.get("pendingCount") or 0), deployments=deployments,
-                target_group_arn=tg, release=releases.get(td), events=events,
+                target_group_arn=tg, release=releases_by_arn.get(td), events=events,
             )
         return out
 

@@ -139,3 +139,52 @@ def apps_show(name, as_json):
                 [(p.name, p.command, p.port, p.health_check_path) for p in procs])
     print_table(["environment", "release", "image", "deployed", "known-good"],
                 [(c.environment, f"v{c.release_version}", c.image, c.deployed_at, c.known_good_at) for c in current])
+
+
+@apps.command("gc-policy")
+@click.argument("name")
+@click.option("--keep-task-definitions", type=str, help="Task-definition revisions to keep per process (1..1000).")
+@click.option("--previous-colour-keep", help="How long the previous colour keeps running after a blue-green or "
+              "canary deploy, e.g. 30m (0: scale it down at once).")
+@click.option("--idle-scale-to-zero", help="When a colour with no traffic that no rollback needs is scaled to 0, "
+              "e.g. 2h, or 'never'.")
+@click.option("--reset", is_flag=True, help="Drop the app's overrides first (back to its app type's defaults).")
+@json_option
+def apps_gc_policy(name, keep_task_definitions, previous_colour_keep, idle_scale_to_zero, reset, as_json):
+    """Show or override app NAME's garbage-collection policy (stored in apps.gc_policy)."""
+    from paas.service.gc import effective_policy, set_policy
+
+    changes = {k: val for k, val in (("keep_task_definitions", keep_task_definitions),
+                                     ("previous_colour_keep_seconds", previous_colour_keep),
+                                     ("idle_scale_to_zero_seconds", idle_scale_to_zero)) if val is not None}
+    if changes or reset:
+        with transaction() as db:
+            row, overrides = set_policy(db, name, changes, reset=reset)
+    else:
+        from paas.service.catalog import get_app
+
+        with database() as db:
+            row = get_app(db, name)
+        overrides = dict(row.gc_policy or {})
+    policy = effective_policy(row).to_json()
+    if as_json:
+        print_json({"app": row.name, "type": row.app_type, "overrides": overrides, "policy": policy})
+        return
+    from paas.cli.common import human_seconds
+
+    def show(key, value):
+        if value is None:
+            return "never"
+        return str(value) if key == "keep_task_definitions" else human_seconds(value)
+
+    from paas.settings import gc_settings
+
+    settings = gc_settings()
+
+    def source(key):
+        return "app override" if key in overrides else "PAAS_GC_* setting" if key in settings else \
+            f"{row.app_type} default"
+
+    print_table(["setting", "value", "from"],
+                [(k.replace("_", " "), show(k, val), source(k)) for k, val in policy.items()],
+                title=f"GC policy of {row.name} ({row.app_type})")

@@ -107,3 +107,4 @@ class Observed:
     task_definitions: dict[str, str]  # "family:release" → task definition ARN, when registered
     at: datetime
     metrics: dict[str, "MetricWindow"] = field(default_factory=dict)  # by target group ARN
+    registered: dict[str, list[str]] | None = None  # family → ACTIVE revisions, listed only when GC is due

@@ -89,6 +89,8 @@ class Desired:
     current_finished_at: datetime | None
     known_good: ReleaseSpec | None  # newest known-good release other than the active one
     active_colour: dict[str, str] = field(default_factory=dict)  # process → colour serving now
+    gc_overrides: dict[str, Any] = field(default_factory=dict)  # apps.gc_policy
+    gc_state: dict[str, Any] = field(default_factory=dict)  # last GC check / request (observation record)
 
     def colour(self, process: str) -> str:
         return self.active_colour.get(process, "blue")
@@ -107,3 +109,5 @@ class Policy:
     metric_period: int = 60
     minimum_healthy_percent: int = 100
     maximum_percent: int = 200
+    gc_interval: float = 3600.0  # list registered task definitions at most this often per app
+    gc_settings: dict[str, Any] = field(default_factory=dict)  # PAAS_GC_* overrides of the app-type defaults

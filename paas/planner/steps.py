@@ -139,7 +139,27 @@ class ScaleService(Step):
     cluster: str
     name: str
     desired: int
+    gc: bool = False  # garbage collection scaling the previous (or an idle) colour down
 
     @property
     def key(self) -> str:
         return f"ScaleService:{self.name}:{self.desired}"
+
+
+@dataclass(frozen=True)
+class DeregisterTaskDefinition(Step):
+    """Garbage collection: one old task-definition revision nothing needs any more."""
+
+    arn: str
+    gc: bool = True
+
+    @property
+    def key(self) -> str:
+        return f"DeregisterTaskDefinition:{self.arn.rsplit('/', 1)[-1]}"
+
+
+@dataclass(frozen=True)
+class GcChecked(Step):
+    """Garbage collection found nothing (more) to remove: remember when, so the next listing waits."""
+
+    state: dict

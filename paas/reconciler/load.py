@@ -65,7 +65,7 @@ def load_desired(db: Db, app_id: int, env_id: int) -> tuple[Desired, dict[str, A
     """Desired state plus the last observation record (caches the planner may use)."""
     head = db.one(
         """
-        SELECT a.name AS app, a.app_type, e.*,
+        SELECT a.name AS app, a.app_type, a.gc_policy, e.*,
                (SELECT data FROM observations o WHERE o.app_id = a.id AND o.environment_id = e.id) AS observation
           FROM apps a, environments e WHERE a.id = %(a)s AND e.id = %(e)s
         """,
@@ -82,7 +82,7 @@ def load_desired(db: Db, app_id: int, env_id: int) -> tuple[Desired, dict[str, A
     pending_row = next((r for r in reversed(deps) if r.state == "pending"), None)
     current = db.one(
         """
-        SELECT id, finished_at,
+        SELECT id, finished_at, options->>'gc_requested_at' AS gc_requested_at,
                CASE WHEN state = 'rolled_back' THEN rolled_back_to_id ELSE release_id END AS release_id
           FROM deployments WHERE app_id = %(a)s AND environment_id = %(e)s
            AND state IN ('succeeded', 'rolled_back')
@@ -111,6 +111,9 @@ def load_desired(db: Db, app_id: int, env_id: int) -> tuple[Desired, dict[str, A
         known_good=known_good,
         active_colour={p: v.get("active_colour", "blue")
                        for p, v in observation.get("processes", {}).items()},
+        gc_overrides=dict(head.gc_policy or {}),
+        gc_state={**(observation.get("gc") or {}),
+                  "requested_at": current.gc_requested_at if current else None},
     )
     extra = {"env_row": head, "observation": observation}
     return desired, extra

@@ -13,6 +13,7 @@ from typing import Any
 from paas.aws.driver import Driver, MetricQuery
 from paas.domain.observed import MetricWindow, Observed
 from paas.domain.specs import COLOURS, family, service_name, stack_name
+from paas.planner import gc
 from paas.planner.desired import Desired, Policy, ReleaseSpec
 
 
@@ -55,7 +56,9 @@ def canary_metrics(driver: Driver, d: Desired, obs: Observed, policy: Policy) ->
             for metric, stat, tag in (("RequestCount", "Sum", "r"), ("HTTPCode_Target_5XX_Count", "Sum", "e"),
                                       ("TargetResponseTime", "p99", "l")):
                 queries.append(MetricQuery(f"{tag}{c}", metric, tg, lb, stat, policy.metric_period))
-        data = driver.metric_data(queries, begin - policy.metric_period, end)
+        # EndTime a period ahead: CloudWatch (and moto) exclude datapoints at or after EndTime
+        # truncated to the period, so `now` would hide the newest, possibly breaching, one.
+        data = driver.metric_data(queries, begin - policy.metric_period, end + policy.metric_period)
         for c, tg in tgs.items():
             req, err, lat = data.get(f"r{c}", []), data.get(f"e{c}", []), data.get(f"l{c}", [])
             req = [x for x in req if x[0] >= begin - 1]
@@ -70,11 +73,30 @@ def canary_metrics(driver: Driver, d: Desired, obs: Observed, policy: Policy) ->
     return out
 
 
+def service_names(d: Desired) -> list[str]:
+    processes = sorted({p for r in releases_of_interest(d) for p in r.processes} | set(d.active_colour))
+    return [service_name(d.app, p, c) for p in processes for c in COLOURS]
+
+
+def refresh_after(driver: Driver, d: Desired, obs: Observed, step) -> Observed | None:
+    """After a step, re-read only what it changed; None means look at everything again."""
+    from dataclasses import replace
+
+    from paas.planner import steps as s
+
+    if isinstance(step, s.RegisterTaskDefinition):
+        return obs  # the caller folded the new ARN into task_definitions
+    if isinstance(step, (s.CreateService, s.UpdateService, s.ScaleService)):
+        names = service_names(d)
+        return replace(obs, services=driver.describe_services(d.env.cluster, names) if names else {},
+                       at=datetime.now(timezone.utc))
+    return None
+
+
 def observe(driver: Driver, d: Desired, cached_tds: dict[str, str], policy: Policy | None = None) -> Observed:
     stack = driver.describe_stack(stack_name(d.app, d.env.name))
     releases = releases_of_interest(d)
-    processes = sorted({p for r in releases for p in r.processes} | set(d.active_colour))
-    names = [service_name(d.app, p, c) for p in processes for c in COLOURS]
+    names = service_names(d)
     services = driver.describe_services(d.env.cluster, names) if names else {}
 
     tds: dict[str, str] = {}
@@ -94,13 +116,16 @@ def observe(driver: Driver, d: Desired, cached_tds: dict[str, str], policy: Poli
                 rules.append(infra.rule_arn)
     targets = driver.target_health(tgs) if tgs else {}
     weights = driver.rule_weights(rules) if rules else {}
+    registered = None  # ListTaskDefinitions only when garbage collection is due (planner/gc.py)
+    if policy is not None and gc.gc_due(d, policy, datetime.now(timezone.utc)):
+        registered = {f: driver.list_task_definitions(f) for f in gc.families(d)}
     obs = Observed(stack=stack, services=services, targets=targets, weights=weights,
-                   task_definitions=tds, at=datetime.now(timezone.utc))
+                   task_definitions=tds, at=datetime.now(timezone.utc), registered=registered)
     if policy is not None:
         metrics = canary_metrics(driver, d, obs, policy)
         if metrics:
             obs = Observed(stack=stack, services=services, targets=targets, weights=weights,
-                           task_definitions=tds, at=obs.at, metrics=metrics)
+                           task_definitions=tds, at=obs.at, metrics=metrics, registered=registered)
     return obs
 
 

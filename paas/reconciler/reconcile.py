@@ -10,6 +10,7 @@ rescued can neither act nor record (DESIGN.md §2).
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -22,13 +23,14 @@ from paas.planner import steps as s
 from paas.planner.desired import Desired, Policy
 from paas.planner.plan import before_observing, plan
 from paas.reconciler.load import load_desired
-from paas.reconciler.observe import observe, summary
+from paas.reconciler.observe import observe, refresh_after, summary
 from paas.reconciler.outcome import IDLE_BACKSTOP, Outcome, backoff
 
 log = logging.getLogger("paas.reconciler")
 
 MAX_STEPS_PER_PASS = 25
-DB_ONLY = (s.StartDeployment, s.SupersedeActive, s.BeginRollback, s.Finish, s.MarkKnownGood, s.ChooseColours)
+DB_ONLY = (s.StartDeployment, s.SupersedeActive, s.BeginRollback, s.Finish, s.MarkKnownGood, s.ChooseColours,
+           s.GcChecked)
 
 
 def now_utc() -> datetime:
@@ -66,7 +68,9 @@ def _record_observation(db: Db, claim: queue.Claim, d: Desired, data: dict) -> N
             """
             INSERT INTO observations (app_id, environment_id, data, observed_at)
             VALUES (%(a)s, %(e)s, %(d)s::jsonb, now())
-            ON CONFLICT (app_id, environment_id) DO UPDATE SET data = EXCLUDED.data, observed_at = now()
+            ON CONFLICT (app_id, environment_id) DO UPDATE
+               SET data = EXCLUDED.data || jsonb_strip_nulls(jsonb_build_object('gc', observations.data->'gc')),
+                   observed_at = now()
             """,
             a=claim.app_id, e=claim.environment_id, d=jsonb(data),
         )
@@ -113,6 +117,10 @@ def _apply_db_step(db: Db, claim: queue.Claim, d: Desired, step: s.Step, worker:
             rf=dep.release.id if rolled else None, rt=dep.rollback_target.id if rolled else None,
         )
         event(db, step.deployment_id, "finished", step.reason, token=tok, data={"state": step.state})
+    elif isinstance(step, s.GcChecked):  # the GC bookkeeping lives in the observation record
+        db.execute("UPDATE observations SET data = jsonb_set(data, '{gc}', COALESCE(data->'gc', '{}'::jsonb) "
+                   "|| %(g)s::jsonb) WHERE app_id = %(a)s AND environment_id = %(e)s",
+                   g=jsonb(step.state), a=claim.app_id, e=claim.environment_id)
     elif isinstance(step, s.MarkKnownGood):
         db.execute("UPDATE releases SET known_good_at = now() WHERE id = %(i)s AND known_good_at IS NULL",
                    i=step.release_id)
@@ -135,6 +143,8 @@ def _call_aws(driver: Driver, d: Desired, step: s.Step) -> Call:
         return driver.update_service(step.spec)
     if isinstance(step, s.ShiftTraffic):
         return driver.set_weights(step.rule_arn, step.weights)
+    if isinstance(step, s.DeregisterTaskDefinition):
+        return driver.deregister_task_definition(step.arn)
     if isinstance(step, s.ScaleService):
         return driver.scale_service(step.cluster, step.name, step.desired)
     raise AssertionError(f"no AWS call for {step!r}")
@@ -148,9 +158,13 @@ def _apply_aws_step(db: Db, claim: queue.Claim, d: Desired, step: s.Step, driver
         call = _call_aws(driver, d, step)
         if isinstance(step, s.RegisterTaskDefinition) and call.result.get("arn"):
             td_cache[f"{step.spec.family}:{step.release}"] = call.result["arn"]
+        if isinstance(step, s.DeregisterTaskDefinition):  # never reuse a deregistered revision
+            for key in [k for k, arn in td_cache.items() if arn == step.arn]:
+                del td_cache[key]
         target = _event_target(d)
         if target:
-            kind = "drift" if isinstance(step, s.UpdateService) and step.drift else "step"
+            kind = "gc" if getattr(step, "gc", False) else (
+                "drift" if isinstance(step, s.UpdateService) and step.drift else "step")
             event(db, target, kind, step.reason, step=step.key, request_id=call.request_id, token=claim.token,
                   data={"operation": call.operation, **{k: v for k, v in call.result.items() if k != "raw"}})
         if d.active:
@@ -165,10 +179,13 @@ def _record_shift(db: Db, claim: queue.Claim, d: Desired, step: s.ShiftTraffic) 
     data: dict = {"process": step.process, "percent": step.percent, "weights": step.weights}
     if step.evidence:
         data["evidence"] = step.evidence
-        last = (step.evidence.get("gate", {}).get("canary") or {}).get("last_datapoint")
-        if last:
-            data["breach_datapoint_at"] = last
-            data["seconds_from_datapoint_to_weights_back"] = round(now_utc().timestamp() - float(last), 3)
+        canary = step.evidence.get("gate", {}).get("canary") or {}
+        if step.rollback_to is not None and canary.get("end"):
+            # `end` is when the worker read the breaching sample; the datapoint's own bucket
+            # start is kept as evidence (with 60 s periods it says little about reaction time).
+            data["breach_read_at"] = canary["end"]
+            data["breach_datapoint_bucket"] = canary.get("last_datapoint")
+            data["seconds_from_breach_read_to_weights_back"] = round(now_utc().timestamp() - float(canary["end"]), 3)
     if step.rollback_to is not None or step.fail_state:
         opts = {"rollback_started_at": now_utc().isoformat(), "rollback_reason": step.reason}
         if step.rollback_to is not None:
@@ -263,7 +280,11 @@ def reconcile_once(db: Db, claim: queue.Claim, driver_for: Callable[[object], Dr
                         _apply_db_step(db, claim, d, step, worker)
                 else:
                     _apply_aws_step(db, claim, d, step, driver, td_cache)
-                    obs = None  # AWS changed: look again
+                    if isinstance(step, s.RegisterTaskDefinition):
+                        key = f"{step.spec.family}:{step.release}"
+                        if key in td_cache:
+                            obs = replace(obs, task_definitions={**obs.task_definitions, key: td_cache[key]})
+                    obs = refresh_after(driver, d, obs, step)  # re-read only what the step changed
                     if td_cache:
                         db.execute(
                             "UPDATE observations SET data = jsonb_set(data, '{task_definitions}', %(t)s::jsonb) "

@@ -27,10 +27,12 @@ WITH cur AS (
      WHERE d.environment_id = %(e)s AND d.state IN ('succeeded', 'rolled_back')
      ORDER BY d.app_id, d.finished_at DESC, d.id DESC
 )
-SELECT a.id AS app_id, a.name AS app, cur.deployment_id, r.version, r.formation, o.data
+SELECT a.id AS app_id, a.name AS app, cur.deployment_id, r.version, r.formation, o.data,
+       COALESCE(src.version, r.version) AS task_version
   FROM cur
   JOIN apps a ON a.id = cur.app_id
   JOIN releases r ON r.id = cur.release_id
+  LEFT JOIN releases src ON src.id = r.copied_from_id
   JOIN observations o ON o.app_id = cur.app_id AND o.environment_id = %(e)s
  WHERE NOT EXISTS (SELECT 1 FROM deployments x WHERE x.app_id = cur.app_id AND x.environment_id = %(e)s
                      AND x.state IN ('pending', 'in_progress'))
@@ -68,7 +70,7 @@ def _expected(env_name: str, rows: list[Row]) -> dict[str, dict]:
             pobs = (r.data or {}).get("processes", {}).get(proc, {})
             colour = pobs.get("active_colour", "blue")
             svc = (pobs.get("colours", {}).get(colour) or {}).get("service") or f"{r.app}-{proc}-{colour}"
-            td = tds.get(f"{family(r.app, env_name, proc)}:{r.version}")
+            td = tds.get(f"{family(r.app, env_name, proc)}:{r.task_version}")  # a rollback reuses its source's
             if td is None:
                 continue  # never observed: the app's own reconcile handles it
             out[svc] = {"app_id": r.app_id, "app": r.app, "deployment_id": r.deployment_id, "process": proc,

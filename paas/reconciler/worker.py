@@ -24,7 +24,7 @@ from paas.reconciler import metrics as m
 from paas.reconciler.drivers import driver_for
 from paas.reconciler.logs import kv
 from paas.reconciler.reconcile import reconcile_once
-from paas.settings import Durations
+from paas.settings import Durations, gc_settings
 
 log = logging.getLogger("paas.worker")
 
@@ -33,7 +33,8 @@ def policy_from_settings() -> Policy:
     d = Durations()
     return Policy(poll_interval=d.poll_interval, stack_poll=d.stack_poll, rollout_deadline=d.rollout_deadline,
                   bake=d.bake, resync_interval=d.resync_interval,
-                  metric_period=max(1, int(d.metric_period)))
+                  metric_period=max(1, int(d.metric_period)), gc_interval=d.gc_interval,
+                  gc_settings=gc_settings())
 
 
 @dataclass

@@ -35,10 +35,12 @@ def test_register_and_find_by_release_tag(aws_env, driver, uid):
 
     arn2 = driver.register_task_definition(taskdef(app, 2)).result["arn"]
     assert driver.find_task_definition(fam, 2) == arn2
-    assert driver.find_task_definition(fam, 1) is None  # only the latest revision is checked
+    assert driver.find_task_definition(fam, 1) == arn  # a rollback finds the older revision
+    assert driver.find_task_definition(fam, 3) is None  # newer than anything registered: one call
     assert driver.list_task_definitions(fam) == [arn, arn2]
     driver.deregister_task_definition(arn)
     assert driver.list_task_definitions(fam) == [arn2]
+    assert driver.find_task_definition(fam, 1) is None  # deregistered: register again
 
 
 def test_describe_services_batches_of_ten_and_release(aws_env, driver, uid):
@@ -51,8 +53,11 @@ def test_describe_services_batches_of_ten_and_release(aws_env, driver, uid):
     from paas.aws.session import make_driver
 
     fresh = make_driver(aws_env.region, endpoint_url=aws_env.endpoint_url)
-    got = fresh.describe_services(aws_env.cluster, names + [f"{app}-missing"])
-    assert fresh.call_counts()["ecs:DescribeServices"] == 3  # 10 + 10 + 6
+    plain = fresh.describe_services(aws_env.cluster, names)
+    assert plain[names[0]].release is None  # by default no task-definition reads at all
+    assert fresh.call_counts().get("ecs:DescribeTaskDefinition", 0) == 0
+    got = fresh.describe_services(aws_env.cluster, names + [f"{app}-missing"], releases=True)
+    assert fresh.call_counts()["ecs:DescribeServices"] == 3 + 3  # 10 + 10 + 6, twice
     assert sorted(got) == sorted(names)  # the missing one is absent
     s = got[names[0]]
     assert s.status == "ACTIVE" and s.task_definition == td and s.desired == 0
@@ -61,7 +66,7 @@ def test_describe_services_batches_of_ten_and_release(aws_env, driver, uid):
     # the release cache: one DescribeTaskDefinition for 25 services on one task definition,
     # none at all the second time
     assert fresh.call_counts().get("ecs:DescribeTaskDefinition", 0) <= 1
-    fresh.describe_services(aws_env.cluster, names)
+    fresh.describe_services(aws_env.cluster, names, releases=True)
     assert fresh.call_counts().get("ecs:DescribeTaskDefinition", 0) <= 1
     assert set(names) <= set(fresh.list_services(aws_env.cluster))
 
@@ -86,7 +91,7 @@ def test_create_service_idempotent_update_and_scale(aws_env, driver, uid):
 
     upd = driver.update_service(service(aws_env, name, td2, count=2))
     assert upd.operation == "ecs:UpdateService"
-    s = driver.describe_services(aws_env.cluster, [name])[name]
+    s = driver.describe_services(aws_env.cluster, [name], releases=True)[name]
     assert s.task_definition == td2 and s.desired == 2 and s.release == 2
     driver.scale_service(aws_env.cluster, name, 0)
     assert driver.describe_services(aws_env.cluster, [name])[name].desired == 0

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from paas.domain.observed import Observed
 from paas.domain.specs import COLOURS, other, service_name
-from paas.planner import build
+from paas.planner import build, gc
 from paas.planner import steps as s
 from paas.planner.desired import DeploymentSpec, Desired, Policy, ReleaseSpec
 
@@ -83,7 +83,9 @@ def service_step(d: Desired, release: ReleaseSpec, obs: Observed, policy: Policy
         if svc.task_definition != td or svc.desired != want:
             what = []
             if svc.task_definition != td:
-                what.append(f"v{svc.release or '?'} → v{release.version}")
+                was = svc.release or next((k.rsplit(":", 1)[1] for k, v in obs.task_definitions.items()
+                                           if v == svc.task_definition), "?")
+                what.append(f"v{was} → v{release.version}")
             if svc.desired != want:
                 what.append(f"count {svc.desired} → {want}")
             prefix = "drift reverted: " if drift else ""
@@ -182,4 +184,6 @@ def steady(d: Desired, obs: Observed, policy: Policy, now: datetime) -> s.Step:
             return s.MarkKnownGood(f"v{c.version} stayed healthy through its {policy.bake:.0f}s bake window",
                                    c.id, c.version)
         return s.Wait(f"v{c.version} is not healthy yet; known-good waits", policy.poll_interval, r.detail)
-    return s.Idle(f"v{c.version} running as desired", policy.resync_interval)
+    # garbage collection (planner/gc.py): one step at a time, or Idle until its next window ends
+    idle = s.Idle(f"v{c.version} running as desired", policy.resync_interval)
+    return gc.collect(d, obs, policy, now, {p: live_colour(d, obs, p) for p in c.processes}, idle)
