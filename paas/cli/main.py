@@ -48,6 +48,11 @@ class LazyGroup(click.Group):
         except ModuleNotFoundError as e:
             if e.name == target[0]:
                 return None
+            if target[0].startswith("paas.devstack"):
+                from paas.domain.errors import PaasError
+
+                raise PaasError(f"`paas {name}` needs the development extras ({e.name} is missing): "
+                                "pip install 'paas[dev]'") from None
             raise
         # None (an unknown command) rather than a traceback while a module is half-built
         return getattr(module, target[1], None)
