@@ -222,3 +222,37 @@ def test_canary_passing_gate_promotes_after_bake_unless_paused():
 def test_gate_verdicts(canary, verdict):
     t = StrategyDefaults(max_5xx_rate=0.01, max_p99_ms=1000, max_p99_ratio=2.0, min_requests=20)
     assert evaluate(canary, window(1000, 0, 40), t).verdict == verdict
+
+
+def test_worker_processes_blue_green_scale_the_old_colour_down_only_once_the_new_is_healthy():
+    from dataclasses import replace
+
+    from paas.domain.manifest import default_manifest as dm
+
+    def wrel(v):
+        return replace(release(v), manifest=dm("worker"), formation={"worker": {"count": 2, "cpu": 256, "memory": 512}})
+
+    v1, v2 = wrel(1), wrel(2)
+    dep = deployment(v2, "blue-green", options={"colours": {"worker": "green"}})
+    d = Desired(app="shop", app_id=1, app_type="worker", env=ENV, active=dep, pending=None, current=v1,
+                current_deployment_id=1, current_finished_at=None, known_good=v1)
+    k2 = "shop-dev-worker:2"
+
+    def wsvc(colour, tdv, n, running, rollout="COMPLETED"):
+        arn = f"arn:aws:ecs:us-east-1:1:task-definition/shop-dev-worker:{tdv}"
+        sd = ServiceDeployment("PRIMARY", arn, n, running, 0, 0, rollout)
+        return ServiceState(f"shop-worker-{colour}", "ACTIVE", arn, n, running, 0, (sd,))
+
+    def obs(*svcs):
+        return Observed(stack=StackState(build.stack_spec(d, v2).name, "CREATE_COMPLETE",
+                                         build.stack_spec(d, v2).template_hash),
+                        services={x.name: x for x in svcs}, targets={}, weights={},
+                        task_definitions={k2: "arn:aws:ecs:us-east-1:1:task-definition/shop-dev-worker:2"}, at=NOW)
+
+    starting = obs(wsvc("blue", 1, 2, 2), wsvc("green", 2, 2, 1, "IN_PROGRESS"))
+    assert isinstance(plan(d, starting, POLICY, NOW), s.Wait)  # the old colour keeps working meanwhile
+    healthy = obs(wsvc("blue", 1, 2, 2), wsvc("green", 2, 2, 2))
+    step = plan(d, healthy, POLICY, NOW)
+    assert isinstance(step, s.ScaleService) and step.name == "shop-worker-blue" and step.desired == 0
+    done = obs(wsvc("blue", 1, 0, 0), wsvc("green", 2, 2, 2))
+    assert isinstance(plan(d, done, POLICY, NOW), s.Finish)

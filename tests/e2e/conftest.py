@@ -100,6 +100,10 @@ class Stack:
         return p
 
     def stop(self) -> None:
+        self.stop_workers()
+        self._delete_services()
+
+    def stop_workers(self) -> None:
         for w, t in self.workers:
             w.stop()
         for w, t in self.workers:
@@ -111,7 +115,7 @@ class Stack:
                     p.wait(timeout=15)
                 except subprocess.TimeoutExpired:
                     p.kill()
-        self._delete_services()
+        self.workers, self.procs = [], []
 
     def _delete_services(self) -> None:
         """Keep the shared emulator light: the data plane simulates every service still there."""

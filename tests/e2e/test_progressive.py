@@ -15,22 +15,15 @@ def weights(stack, app, process="web"):
     return st["processes"][process]["weights"]
 
 
-def rule_weights(stack, app):
-    """Straight from the ALB: {colour: weight} for the app's listener rule."""
-    elbv2 = stack.client("elbv2")
-    rules = elbv2.describe_rules(ListenerArn=stack.boot["listener_arn"])["Rules"]
-    for r in rules:
-        for a in r["Actions"]:
-            tgs = (a.get("ForwardConfig") or {}).get("TargetGroups") or []
-            names = {}
-            for tg in tgs:
-                desc = elbv2.describe_tags(ResourceArns=[tg["TargetGroupArn"]])["TagDescriptions"][0]["Tags"]
-                tags = {t["Key"]: t["Value"] for t in desc}
-                if tags.get("paas:app") == app:
-                    names[tags.get("paas:colour", tg["TargetGroupArn"])] = tg["Weight"]
-            if names:
-                return names
-    return {}
+def alb_weights(stack, app) -> list[int]:
+    """The app's listener-rule weights straight from the ALB, smallest first."""
+    from paas.aws.session import make_driver
+
+    drv = make_driver("us-east-1", endpoint_url=stack.emulator.endpoint_url)
+    infra = drv.describe_stack(f"paas-{app}-dev").infra["web"]
+    rule = stack.client("elbv2").describe_rules(RuleArns=[infra.rule_arn])["Rules"][0]
+    fwd = next(a for a in rule["Actions"] if a["Type"] == "forward")
+    return sorted(tg["Weight"] for tg in fwd["ForwardConfig"]["TargetGroups"])
 
 
 def events(stack, dep, kind=None):
@@ -177,3 +170,31 @@ def test_promote_and_abort_with_nothing_in_flight_is_bad_input(stack):
     for verb in ("promote", "abort"):
         r = stack.paas(verb, app)
         assert r.code == 2 and "nothing to" in r.err
+
+
+def test_worker_killed_during_a_canary_step_resumes_at_that_step(stack, tmp_path, monkeypatch):
+    import signal
+
+    toml = tmp_path / "paas.toml"
+    toml.write_text('[processes.web]\nport = 8080\n[strategy]\nbake = "4s"\n')
+    app = stack.app()
+    stack.start_worker()
+    assert stack.paas("deploy", app, "--image", "shop:1", "--manifest", str(toml), "--wait").code == 0
+    stack.stop_workers()  # from here on a real worker process that we can kill
+    first = stack.spawn_worker()
+    dep = deployment_id(stack.paas("deploy", app, "--image", "shop:2", "--strategy", "canary",
+                                   "--manifest", str(toml), "--json"))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not events(stack, dep, "traffic"):
+        time.sleep(0.1)
+    assert [e["data"]["percent"] for e in events(stack, dep, "traffic")] == [10]
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert alb_weights(stack, app) == [10, 90]  # the canary holds its step while nobody watches
+    stack.spawn_worker()
+    assert stack.wait_state(dep)["state"] == "succeeded"
+    traffic = events(stack, dep, "traffic")
+    assert [e["data"]["percent"] for e in traffic] == [10, 100], "resumed at 10%, shifted once to 100%"
+    assert traffic[1]["data"]["evidence"]["gate"]["verdict"] == "pass"
+    steps = [e["step"] for e in events(stack, dep, "step")]
+    assert len(steps) == len(set(steps))
