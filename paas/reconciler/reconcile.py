@@ -286,12 +286,13 @@ def reconcile_once(db: Db, claim: queue.Claim, driver_for: Callable[[object], Dr
                             obs = replace(obs, task_definitions={**obs.task_definitions, key: td_cache[key]})
                     obs = refresh_after(driver, d, obs, step)  # re-read only what the step changed
                     if td_cache:
-                        db.execute(
-                            "UPDATE observations SET data = jsonb_set(data, '{task_definitions}', %(t)s::jsonb) "
-                            "WHERE app_id = %(a)s AND environment_id = %(e)s",
-                            t=jsonb(td_cache), a=claim.app_id, e=claim.environment_id,
-                        )
-                        db.commit()
+                        with db.transaction():
+                            queue.fence(db, claim)
+                            db.execute(
+                                "UPDATE observations SET data = jsonb_set(data, '{task_definitions}', %(t)s::jsonb) "
+                                "WHERE app_id = %(a)s AND environment_id = %(e)s",
+                                t=jsonb(td_cache), a=claim.app_id, e=claim.environment_id,
+                            )
             except PermanentError as e:
                 _fail(db, claim, d, e, step)
                 return Outcome(after=policy.poll_interval, ok=True, error=str(e), steps=applied)
@@ -308,4 +309,8 @@ def reconcile_once(db: Db, claim: queue.Claim, driver_for: Callable[[object], Dr
         d, _ = load_desired(db, claim.app_id, claim.environment_id)
         db.commit()
         _fail(db, claim, d, e, s.Idle("observe", None))
-        return Outcome(after=policy.poll_interval, ok=True, error=str(e), steps=applied)
+        if d.active is not None:  # the deployment failed: done
+            return Outcome(after=policy.poll_interval, ok=True, error=str(e), steps=applied)
+        # A steady app whose AWS side is broken: keep looking, ever less often (backoff grows).
+        return Outcome(after=max(policy.poll_interval, backoff(claim.attempts)), ok=False, error=str(e),
+                       steps=applied)
