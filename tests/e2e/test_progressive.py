@@ -198,3 +198,21 @@ def test_worker_killed_during_a_canary_step_resumes_at_that_step(stack, tmp_path
     assert traffic[1]["data"]["evidence"]["gate"]["verdict"] == "pass"
     steps = [e["step"] for e in events(stack, dep, "step")]
     assert len(steps) == len(set(steps))
+
+
+def test_abort_takes_a_paused_canary_out_at_once(stack):
+    app = stack.app()
+    stack.start_worker()
+    assert stack.paas("deploy", app, "--image", "shop:1", "--wait").code == 0
+    dep = deployment_id(stack.paas("deploy", app, "--image", "shop:2", "--strategy", "canary",
+                                   "--pause-at", "10", "--json"))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any("paused" in e["message"] for e in events(stack, dep, "gate")):
+        time.sleep(0.2)
+    assert alb_weights(stack, app) == [10, 90]
+    r = stack.paas("abort", app, "--wait")
+    assert r.code == 1, r.out + r.err  # rolled back: not a success
+    assert stack.deployment(dep)["state"] == "rolled_back"
+    assert alb_weights(stack, app) == [0, 100]
+    rb = events(stack, dep, "rollback_started")
+    assert rb and "aborted by request" in rb[0]["message"]
