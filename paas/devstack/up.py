@@ -116,18 +116,12 @@ class DevStack:
         return exports
 
     def stop(self) -> None:
-        import time
-
-        t0 = time.monotonic()
         if self.worker is not None:
             self.worker.stop()
             if self._thread:
                 self._thread.join(timeout=15)
-        t1 = time.monotonic()
         if self.emulator is not None:
             self.emulator.stop()
-        if os.environ.get("PAAS_DEV_DEBUG"):
-            self.log(f"worker stopped in {t1 - t0:.1f}s, emulator in {time.monotonic() - t1:.1f}s")
         try:
             state = json.loads(self.state_path.read_text())
             if state.get("pid") == os.getpid():
