@@ -102,7 +102,11 @@ def aws_env() -> Iterator[Env]:
 
             em = running_emulator()
             if em is None:
-                em = start_emulator(port=0)
+                from paas.devstack.dataplane import DataPlaneSettings
+
+                # a small metric store: moto scans every datapoint for each GetMetricData query
+                em = start_emulator(port=0, dataplane_settings=DataPlaneSettings(
+                    latency_samples_per_period=20, metric_retention_seconds=400.0))
                 stop = em.stop
             info = bootstrap_dev_environment(em.endpoint_url, REGION, name="awstest")
             env = Env(em.endpoint_url, info, "devstack")

@@ -37,7 +37,9 @@ def emulator():
         os.environ.setdefault(k, v)
     from paas.devstack.emulator import running_emulator
 
-    fast = dict(tick_seconds=0.05, steady_state_seconds=0.2, crash_seconds=0.2, metric_period_seconds=1.0)
+    # a small metric store: moto scans every stored datapoint for each GetMetricData query
+    fast = dict(tick_seconds=0.05, steady_state_seconds=0.2, crash_seconds=0.2, metric_period_seconds=1.0,
+                latency_samples_per_period=20, metric_retention_seconds=400.0)
     existing = running_emulator()  # moto's state is process-global: one emulator per test process
     if existing is not None:
         existing.dataplane.update_settings(**fast)
