@@ -86,3 +86,27 @@ def test_concurrent_claimers_never_share_an_item(db_url, db, staging):
     for t in threads:
         t.join()
     assert len(got) == 31 and len(set(got)) == 31
+
+
+def test_heartbeat_skips_a_row_held_by_our_own_step_instead_of_blocking(db, db_url, item):
+    import time
+
+    [c] = queue.claim(db, "w1", ttl=30)
+    db.execute("UPDATE work_queue SET lease_expires_at = now() - interval '1 second'")  # a slow step
+    db.commit()
+    step, other = connect(db_url), connect(db_url)
+    try:
+        step.execute("BEGIN")
+        queue.fence(step, c)  # the step holds the row across its AWS call
+        t0 = time.monotonic()
+        queue.heartbeat(db, c, "w1", 30)  # neither blocks nor reports a lost lease
+        assert time.monotonic() - t0 < 3
+        assert queue.claim(other, "w2", ttl=30) == []  # expired, but held: nobody can take it meanwhile
+        step.rollback()
+        [rescued] = queue.claim(other, "w2", ttl=30)  # released and still expired: rescued
+        assert rescued.rescued
+        with pytest.raises(LeaseLost):
+            queue.heartbeat(db, c, "w1", 30)
+    finally:
+        step.close()
+        other.close()

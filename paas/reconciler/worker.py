@@ -119,7 +119,10 @@ class Worker:
     def run_one(self) -> bool:
         """Claim and reconcile one due app+environment; False when nothing was due."""
         with pooled(self.engine) as db:
-            db.execute("SET idle_in_transaction_session_timeout = %(t)s", t=int(self.durations.lease_ttl * 1000))
+            # A worker that hangs mid-step (connection open, process stuck) must not hold its
+            # app+environment forever; an AWS call with botocore's retries can take minutes.
+            db.execute("SET idle_in_transaction_session_timeout = %(t)s",
+                       t=int(max(300.0, self.durations.lease_ttl * 2) * 1000))
             db.commit()
             claims = queue.claim(db, self.owner, self.durations.lease_ttl, limit=1)
             if not claims:
