@@ -83,12 +83,9 @@ def fmt(value: Any) -> str:
 
 
 def human_seconds(s: float) -> str:
-    s = int(round(s))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    from paas.domain.validate import format_seconds
+
+    return format_seconds(s)
 
 
 def is_tty() -> bool:

@@ -186,6 +186,16 @@ def duration(value: str, what: str = "duration") -> int:
     return int(m.group(1)) * _UNITS[m.group(2)]
 
 
+def format_seconds(s: float) -> str:
+    """The inverse of `duration()` for people: 45s, 2m05s, 3h10m."""
+    s = int(round(s))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
 def key_values(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
     """KEY=VALUE arguments; a repeated key is an error rather than a silent overwrite."""
     out: dict[str, str] = {}

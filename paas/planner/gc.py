@@ -150,12 +150,9 @@ def families(d: Desired) -> list[str]:
 
 
 def _fmt(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m"
-    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+    from paas.domain.validate import format_seconds
+
+    return format_seconds(seconds)
 
 
 def _weight(obs: Observed, process: str, colour: str) -> int | None:
