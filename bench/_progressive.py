@@ -22,27 +22,24 @@ import io
 import json
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-PGDATA = Path(os.environ.get("PAAS_BENCH_PGDATA", "/tmp/paas-bench-pgdata"))
 PAAS_BIN = Path(sys.executable).with_name("paas")
 
-# tests/e2e/conftest.py FAST, the durations the end-to-end suite runs with.
+# Fast durations, like the end-to-end suite's (tests/e2e/conftest.py FAST).
 FAST = {
     "PAAS_POLL_INTERVAL": "0.2", "PAAS_STACK_POLL": "0.1", "PAAS_BAKE": "1", "PAAS_ROLLOUT_DEADLINE": "20",
     "PAAS_SWEEP_INTERVAL": "0.5", "PAAS_LEASE_TTL": "3", "PAAS_HEARTBEAT": "1", "PAAS_METRIC_PERIOD": "1",
@@ -50,78 +47,16 @@ FAST = {
 }
 DUMMY_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
              "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-# tests/e2e/conftest.py emulator settings
+# emulator settings, like the end-to-end suite's
 FAST_DATAPLANE = dict(tick_seconds=0.05, steady_state_seconds=0.2, crash_seconds=0.2, metric_period_seconds=1.0)
 
 
-# ---------------------------------------------------------------------------------- numbers
-def median(xs: list[float]) -> float:
-    return statistics.median(xs) if xs else float("nan")
-
-
-def pct(xs: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    xs = sorted(xs)
-    if not xs:
-        return float("nan")
-    k = max(0, min(len(xs) - 1, int(round(p / 100 * len(xs) + 0.5)) - 1))
-    return xs[k]
+# ------------------------------------------------------------- numbers and the database
+from _common import banner, machine, median, pct, scratch_database, server_url  # noqa: E402,F401
 
 
 def fmt_s(x: float | None) -> str:
     return "-" if x is None else f"{x * 1000:7.0f} ms"
-
-
-def banner(title: str) -> None:
-    print(f"\n== {title} " + "=" * max(0, 86 - len(title)), flush=True)
-
-
-def machine() -> str:
-    load = os.getloadavg()
-    return (f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average "
-            f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-
-
-# ---------------------------------------------------------------------------------- database
-def _admin(url: str, sql: str) -> None:
-    import psycopg2
-
-    conn = psycopg2.connect(url)
-    conn.autocommit = True
-    try:
-        conn.cursor().execute(sql)
-    finally:
-        conn.close()
-
-
-def server_url() -> str:
-    from paas.db.url import to_libpq
-
-    explicit = os.environ.get("PAAS_DATABASE_URL")
-    if explicit:
-        return to_libpq(explicit)
-    from paas.db.embedded import ensure_running
-
-    return ensure_running(PGDATA, database="postgres")
-
-
-@contextmanager
-def scratch_database(tag: str) -> Iterator[str]:
-    """A new database on the server, migrated with alembic; dropped (FORCE) on exit."""
-    import logging
-
-    from paas.db.migrate import upgrade
-
-    server = server_url()
-    name = f"paas_bench_{tag}_{uuid.uuid4().hex[:8]}"
-    _admin(server, f'CREATE DATABASE "{name}"')
-    url = urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
-    try:
-        upgrade(url)
-        logging.getLogger("alembic").setLevel(logging.WARNING)
-        yield url
-    finally:
-        _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # ---------------------------------------------------------------------------------- the stack

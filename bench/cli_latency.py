@@ -25,7 +25,6 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -34,36 +33,7 @@ TARGET_MS = 150.0
 HEAVY = ("boto3", "botocore", "sqlalchemy", "rich", "alembic", "moto")
 
 
-def server_url() -> str:
-    from paas.db.url import to_libpq
-
-    explicit = os.environ.get("PAAS_DATABASE_URL")
-    if explicit:
-        return to_libpq(explicit)
-    from paas.db.embedded import ensure_running
-
-    return ensure_running()
-
-
-def with_db(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-
-
-def admin(url: str, sql: str) -> None:
-    import psycopg2
-
-    conn = psycopg2.connect(url)
-    conn.autocommit = True
-    try:
-        conn.cursor().execute(sql)
-    finally:
-        conn.close()
-
-
-def pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    k = max(0, min(len(xs) - 1, int(round(p / 100 * len(xs) + 0.5)) - 1))
-    return xs[k]
+from _common import admin, pct, server_url, with_db  # noqa: E402  (one scratch-database helper for every bench)
 
 
 CPU: dict[str, list[float]] = {}

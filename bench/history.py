@@ -20,14 +20,12 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import random
 import statistics
 import sys
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -35,37 +33,7 @@ ENVS = ("production", "staging", "dev")
 IMAGES_PER_APP = 20
 
 
-def server_url() -> str:
-    from paas.db.url import to_libpq
-
-    explicit = os.environ.get("PAAS_DATABASE_URL")
-    if explicit:
-        return to_libpq(explicit)
-    from paas.db.embedded import ensure_running
-
-    return ensure_running()
-
-
-def with_db(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-
-
-def admin(url: str, sql: str) -> None:
-    import psycopg2
-
-    conn = psycopg2.connect(url)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
-
-
-def pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    k = max(0, min(len(xs) - 1, int(round(p / 100 * len(xs) + 0.5)) - 1))
-    return xs[k]
+from _common import admin, pct, server_url, with_db  # noqa: E402  (one scratch-database helper for every bench)
 
 
 def copy(cur, table: str, columns: tuple[str, ...], rows) -> int:

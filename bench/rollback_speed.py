@@ -175,7 +175,6 @@ def main() -> int:
     # --- report ----------------------------------------------------------------------------
     b.banner("results")
     flips = {m: [s["flip"] for s in samples if s["mode"] == m] for m in ("proc", "inproc")}
-    all_flips = [s["flip"] for s in samples]
     for m, xs in flips.items():
         print(f"  rollback → weights flipped, CLI {m:<6}: p50 {b.median(xs) * 1000:6.0f} ms   "
               f"min {min(xs) * 1000:5.0f}  max {max(xs) * 1000:5.0f} ms   (n={len(xs)})")
