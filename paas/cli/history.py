@@ -148,7 +148,7 @@ def status(app, env, as_json):
         return
     cur = s["current_release"]
     click.echo(f"{s['app']} in {s['environment']}")
-    click.echo(f"  current release: " + (f"{cur['release']} {cur['image']} (deployed {fmt(cur['deployed_at'])}"
+    click.echo("  current release: " + (f"{cur['release']} {cur['image']} (deployed {fmt(cur['deployed_at'])}"
                                          f"{', known-good' if cur['known_good_at'] else ''})" if cur else
                                          "none has finished yet"))
     dep = s["deployment"]

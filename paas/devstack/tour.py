@@ -94,8 +94,6 @@ def main() -> None:
 
 
 def tour(env: dict, stack) -> None:
-    from paas.devstack.profiles import set_profile
-
     say("An app, and its first release")
     run(env, "apps", "create", "shop", "--team", "storefront")
     run(env, "deploy", "shop", "--image", "registry.example.com/shop:1.0", "-m", "first release", "--wait")

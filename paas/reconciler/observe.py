@@ -35,7 +35,7 @@ def load_balancer_arn(listener_arn: str | None) -> str | None:
 
 def canary_metrics(driver: Driver, d: Desired, obs: Observed, policy: Policy) -> dict[str, MetricWindow]:
     """GetMetricData for both colours of each web process whose canary step is being judged."""
-    from paas.planner.strategies import bluegreen, canary
+    from paas.planner.strategies import canary
 
     if d.active is None or d.active.strategy != "canary" or obs.stack is None:
         return {}

@@ -43,28 +43,6 @@ class Requested:
         }
 
 
-def latest_release(db: Db, app_id: int, env_id: int) -> Row | None:
-    return db.one(
-        """
-        SELECT r.*, i.reference AS image
-          FROM releases r JOIN images i ON i.id = r.image_id
-         WHERE r.app_id = %(a)s AND r.environment_id = %(e)s
-         ORDER BY r.version DESC LIMIT 1
-        """,
-        a=app_id, e=env_id,
-    )
-
-
-def latest_config(db: Db, app_id: int, env_id: int) -> Row | None:
-    return db.one(
-        """
-        SELECT * FROM config_versions WHERE app_id = %(a)s AND environment_id = %(e)s
-         ORDER BY version DESC LIMIT 1
-        """,
-        a=app_id, e=env_id,
-    )
-
-
 def new_config_version(db: Db, app_id: int, env_id: int, vars_: dict[str, str],
                        secrets: dict[str, Any], actor: str) -> Row:
     return db.one(
@@ -170,7 +148,7 @@ def deploy(db: Db, app_name: str, env_name: str, image: str, *, actor: str, mess
            strategy: str | None = None, manifest: Manifest | None = None,
            options: dict[str, Any] | None = None) -> Requested:
     ref = v.image_ref(image)
-    app, env, prev, cfg = _locked(db, app_name, env_name, with_config=True)
+    app, env, prev, cfg = _locked(db, app_name, env_name)
     if manifest is None:
         manifest = Manifest.from_json(prev.manifest) if prev else default_manifest(app.app_type)
     _sync_processes(db, app.id, manifest)
@@ -183,7 +161,7 @@ def deploy(db: Db, app_name: str, env_name: str, image: str, *, actor: str, mess
     )
 
 
-def _locked(db: Db, app_name: str, env_name: str, with_config: bool = False):
+def _locked(db: Db, app_name: str, env_name: str) -> tuple[Row, Row, Row | None, Row | None]:
     """App, environment and latest release (and config), read after taking the app+environment's
     queue lock. Three round trips: this runs on every request."""
     v.name(app_name, "app name")
@@ -211,10 +189,7 @@ def _locked(db: Db, app_name: str, env_name: str, with_config: bool = False):
         """,
         a=app.id, e=env.id,
     )
-    rel = Row(latest.rel) if latest.rel else None
-    if with_config:
-        return app, env, rel, (Row(latest.cfg) if latest.cfg else None)
-    return app, env, rel
+    return app, env, (Row(latest.rel) if latest.rel else None), (Row(latest.cfg) if latest.cfg else None)
 
 
 def change_config(db: Db, app_name: str, env_name: str, *, actor: str, set_vars: dict[str, str] | None = None,
@@ -225,8 +200,7 @@ def change_config(db: Db, app_name: str, env_name: str, *, actor: str, set_vars:
         v.env_key(k)
     for k in (unset or []):
         v.env_key(k)
-    app, env, prev = _locked(db, app_name, env_name)
-    cur = latest_config(db, app.id, env.id)
+    app, env, prev, cur = _locked(db, app_name, env_name)
     vars_ = dict(cur.vars) if cur else {}
     secs = dict(cur.secrets) if cur else {}
     missing = [k for k in (unset or []) if k not in vars_ and k not in secs]
@@ -255,7 +229,7 @@ def change_config(db: Db, app_name: str, env_name: str, *, actor: str, set_vars:
 
 def scale(db: Db, app_name: str, env_name: str, counts: dict[str, int], *, actor: str,
           message: str | None = None) -> Requested:
-    app, env, prev = _locked(db, app_name, env_name)
+    app, env, prev, _ = _locked(db, app_name, env_name)
     if prev is None:
         raise UserError(f"{app.name} has no release in {env.name} yet: deploy before scaling")
     unknown = sorted(set(counts) - set(prev.formation))
@@ -274,7 +248,7 @@ def scale(db: Db, app_name: str, env_name: str, counts: dict[str, int], *, actor
 def rollback(db: Db, app_name: str, env_name: str, *, actor: str, to_version: int | None = None,
              message: str | None = None, strategy: str | None = None) -> Requested:
     """A new release copying an older one: history stays append-only."""
-    app, env, prev = _locked(db, app_name, env_name)
+    app, env, prev, _ = _locked(db, app_name, env_name)
     if prev is None:
         raise UserError(f"{app.name} has no release in {env.name} to roll back")
     if to_version is None:

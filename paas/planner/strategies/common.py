@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from paas.domain.observed import Observed
-from paas.domain.specs import COLOURS, other, service_name
+from paas.domain.specs import COLOURS, service_name
 from paas.planner import build, gc
 from paas.planner import steps as s
 from paas.planner.desired import DeploymentSpec, Desired, Policy, ReleaseSpec
