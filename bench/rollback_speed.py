@@ -50,8 +50,8 @@ TARGET_P50 = 1.0
 
 def flip_sample(st: b.Stack, app: str, rule: b.Rule, mode: str) -> dict:
     before = st.weights(rule)
-    tds_before = st.db.scalar("SELECT o.data->'task_definitions' FROM observations o JOIN apps a ON a.id = o.app_id "
-                              "WHERE a.name = %(a)s", a=app)
+    tds_before = st.db.scalar("SELECT jsonb_object_agg(t.family || ':' || t.task_version, t.arn) "
+                              "FROM task_definitions t JOIN apps a ON a.id = t.app_id WHERE a.name = %(a)s", a=app)
     live = max(before, key=before.get)
     t0 = time.time()
     if mode == "proc":

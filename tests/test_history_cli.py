@@ -116,10 +116,13 @@ def test_history_of_other_app_is_separate(paas, story):
 
 def test_deployments_show_json(paas, story):
     d = paas("deployments", "show", str(story["ids"][3]), "--json").json()
-    assert set(d) >= set(HISTORY_COLUMNS) - {"duration"} | {"options", "current_step", "superseded_by_id", "events"}
-    assert d["release_kind"] == "rollback" and d["options"] == {"rollback_to": 1}
+    assert set(d) >= set(HISTORY_COLUMNS) - {"duration"} | {"requested", "rollback", "colours", "steering",
+                                                            "current_step", "superseded_by_id", "events"}
+    assert d["release_kind"] == "rollback" and d["rollback"] is None and d["steering"] == []
+    assert d["requested"] == {"canary_steps": None, "pause_at": None, "bake_seconds": None,
+                              "step_deadline_seconds": None}
     ev = d["events"]
-    assert [e["kind"] for e in ev] == ["requested"]
+    assert [e["kind"] for e in ev] == ["requested"] and ev[0]["data"]["rollback_to"] == 1
     assert set(ev[0]) == {"id", "at", "kind", "step", "message", "data", "aws_request_id", "fencing_token", "actor"}
     iso(ev[0]["at"])
 
@@ -187,14 +190,17 @@ def test_status_needs_an_environment(paas, story):
 def test_catalog_and_request_json_shapes(paas, story):
     envs = paas("env", "list", "--json").json()
     assert set(envs[0]) == {"name", "region", "cluster", "listener_arn", "vpc_id", "subnets", "security_groups",
-                            "role_arn", "endpoint_url", "require_message", "created_at"}
+                            "role_arn", "require_message", "created_at"}
     apps = paas("apps", "list", "--json").json()
     assert set(apps[0]) == {"name", "type", "team", "created_at", "releases", "last_deploy_at"}
     assert apps[0]["releases"] == 4
     show = paas("apps", "show", "checkout", "--json").json()
     assert set(show) == {"name", "type", "team", "created_at", "gc_policy", "processes", "environments"}
     assert show["environments"][0]["release_version"] == 2
+    # the config that runs next: v4 (a rollback to v1, on its way) uses v1's config
     cfg = paas("config", "show", "checkout", "--env", "staging", "--json").json()
+    assert cfg == {"app": "checkout", "environment": "staging", "config_version": 1, "vars": {}, "secrets": {}}
+    cfg = paas("config", "show", "checkout", "--env", "staging", "--version", "v2", "--json").json()
     assert cfg == {"app": "checkout", "environment": "staging", "config_version": 2,
                    "vars": {"LOG_LEVEL": "debug"}, "secrets": {}}
     req = deploy(paas, "deploy", "checkout", "--image", "nginx:9", "--env", "staging")
@@ -234,7 +240,7 @@ def test_current_releases_view_follows_succeeded_and_rolled_back(paas, story):
 
     assert current().release_version == 2  # v3 failed, v4 pending
     assert set(current()) == {"app", "environment", "release_version", "release_kind", "image", "image_digest",
-                              "deployment_id", "actor", "deployed_at", "known_good_at"}
+                              "deployment_id", "actor", "deployed_at", "known_good_at", "app_id", "environment_id"}
     # the rollback succeeds: v4 is current
     finish(db, story["ids"][3])
     assert current().release_version == 4 and current().release_kind == "rollback"

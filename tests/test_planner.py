@@ -30,10 +30,10 @@ def release(version: int, image: str = "shop:1", known_good: bool = False, count
                        known_good=known_good)
 
 
-def deployment(rel: ReleaseSpec, strategy="rolling", *, dep_id=10, rollback_target=None, options=None,
-               started=NOW - timedelta(seconds=5), applied=None) -> DeploymentSpec:
-    return DeploymentSpec(dep_id, "in_progress", strategy, options or {}, started, started, rel,
-                          rollback_target, applied or {})
+def deployment(rel: ReleaseSpec, strategy="rolling", *, dep_id=10, rollback_target=None,
+               started=NOW - timedelta(seconds=5), applied=None, **typed) -> DeploymentSpec:
+    return DeploymentSpec(dep_id, "in_progress", strategy, started, started, rel, rollback_target, applied or {},
+                          **typed)
 
 
 def desired(active=None, pending=None, current=None, known_good=None, finished=None) -> Desired:
@@ -114,7 +114,7 @@ def test_deadline_rolls_back_and_a_failed_rollback_fails():
     o = observed(d, v2, [svc("blue", td(2), 2, 1, "IN_PROGRESS")], {"blue": 1}, tds={key(2): td(2)})
     assert isinstance(plan(d, o, POLICY, NOW), s.BeginRollback)
     rolling_back = deployment(v2, rollback_target=v1, started=late,
-                              options={"rollback_started_at": late.isoformat()})
+                              rollback_started_at=late)
     d = desired(active=rolling_back, current=v1, known_good=v1)
     o = observed(d, v1, [svc("blue", td(1), 2, 1, "IN_PROGRESS")], {"blue": 1}, tds={key(1): td(1), key(2): td(2)})
     step = plan(d, o, POLICY, NOW)
@@ -149,7 +149,7 @@ def test_blue_green_starts_on_the_idle_colour_and_flips_in_one_shift():
     d = desired(active=dep, current=v1, known_good=v1)
     step = plan(d, observed(d, v2, live, {"blue": 2}, tds={key(2): td(2)}), POLICY, NOW)
     assert isinstance(step, s.ChooseColours) and step.colours == {"web": "green"}
-    dep = deployment(v2, "blue-green", options={"colours": {"web": "green"}})
+    dep = deployment(v2, "blue-green", colours={"web": "green"})
     d = desired(active=dep, current=v1, known_good=v1)
     step = plan(d, observed(d, v2, live, {"blue": 2}, tds={key(2): td(2)}), POLICY, NOW)
     assert isinstance(step, s.CreateService) and step.spec.name == "shop-web-green"
@@ -165,10 +165,10 @@ def window(requests, errors, p99, n=5):
     return MetricWindow(requests, errors, p99, n, 0, 60, 59)
 
 
-def canary_at(weight, metrics, *, applied_at=NOW - timedelta(seconds=20), options=None):
+def canary_at(weight, metrics, *, applied_at=NOW - timedelta(seconds=20), **typed):
     v1, v2 = release(1, known_good=True), release(2)
-    opts = {"colours": {"web": "green"}, **(options or {})}
-    dep = deployment(v2, "canary", options=opts, applied={f"ShiftTraffic:web:{weight}": applied_at})
+    dep = deployment(v2, "canary", colours={"web": "green"}, applied={f"ShiftTraffic:web:{weight}": applied_at},
+                     **typed)
     d = desired(active=dep, current=v1, known_good=v1)
     services = [svc("blue", td(1), 2, 2), svc("green", td(2), 2, 2)]
     return d, observed(d, v2, services, {"blue": 2, "green": 2}, weights={"blue": 100 - weight, "green": weight},
@@ -204,10 +204,10 @@ def test_canary_passing_gate_promotes_after_bake_unless_paused():
     d, o = canary_at(10, healthy)
     step = plan(d, o, POLICY, NOW)
     assert isinstance(step, s.ShiftTraffic) and step.percent == 100 and step.evidence["gate"]["verdict"] == "pass"
-    d, o = canary_at(10, healthy, options={"pause_at": 10})
+    d, o = canary_at(10, healthy, pause_at=10)
     step = plan(d, o, POLICY, NOW)
     assert isinstance(step, s.Wait) and "paused" in step.reason
-    d, o = canary_at(10, healthy, options={"pause_at": 10, "promote_requested": True})
+    d, o = canary_at(10, healthy, pause_at=10, promote_requested=True)
     assert isinstance(plan(d, o, POLICY, NOW), s.ShiftTraffic)
 
 
@@ -233,7 +233,7 @@ def test_worker_processes_blue_green_scale_the_old_colour_down_only_once_the_new
         return replace(release(v), manifest=dm("worker"), formation={"worker": {"count": 2, "cpu": 256, "memory": 512}})
 
     v1, v2 = wrel(1), wrel(2)
-    dep = deployment(v2, "blue-green", options={"colours": {"worker": "green"}})
+    dep = deployment(v2, "blue-green", colours={"worker": "green"})
     d = Desired(app="shop", app_id=1, app_type="worker", env=ENV, active=dep, pending=None, current=v1,
                 current_deployment_id=1, current_finished_at=None, known_good=v1)
     k2 = "shop-dev-worker:2"

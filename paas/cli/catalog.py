@@ -26,11 +26,10 @@ def env():
 @click.option("--subnets", help="Comma-separated subnet ids.")
 @click.option("--security-groups", help="Comma-separated security group ids.")
 @click.option("--role-arn", help="Role to assume for this environment (cross-account).")
-@click.option("--endpoint-url", help="AWS endpoint override (emulators).")
 @click.option("--require-message", is_flag=True, help="Refuse deploys without -m.")
 @json_option
 def env_create(name, region, cluster, listener_arn, vpc_id, subnets, security_groups, role_arn,
-               endpoint_url, require_message, as_json):
+               require_message, as_json):
     """Create environment NAME."""
     from paas.service.catalog import create_env
 
@@ -38,7 +37,7 @@ def env_create(name, region, cluster, listener_arn, vpc_id, subnets, security_gr
     with transaction() as db:
         row = create_env(db, name, region, cluster, listener_arn=listener_arn, vpc_id=vpc_id,
                          subnets=_csv(subnets), security_groups=_csv(security_groups), role_arn=role_arn,
-                         endpoint_url=endpoint_url, require_message=require_message)
+                         require_message=require_message)
     if as_json:
         print_json(_env_json(row))
     else:
@@ -48,7 +47,7 @@ def env_create(name, region, cluster, listener_arn, vpc_id, subnets, security_gr
 def _env_json(r) -> dict:
     return {"name": r.name, "region": r.region, "cluster": r.cluster, "listener_arn": r.listener_arn,
             "vpc_id": r.vpc_id, "subnets": list(r.subnets), "security_groups": list(r.security_groups),
-            "role_arn": r.role_arn, "endpoint_url": r.endpoint_url, "require_message": r.require_message,
+            "role_arn": r.role_arn, "require_message": r.require_message,
             "created_at": r.created_at}
 
 
@@ -56,8 +55,10 @@ def _env_json(r) -> dict:
 @json_option
 def env_list(as_json):
     """List environments."""
+    from paas.db.catalog import list_envs
+
     with database() as db:
-        rows = db.all("SELECT * FROM environments ORDER BY name")
+        rows = list_envs(db)
     if as_json:
         print_json([_env_json(r) for r in rows])
         return
@@ -88,26 +89,20 @@ def apps_create(name, app_type, team, as_json):
         click.echo(f"app {name} created ({app_type})")
 
 
-_APPS_SQL = """
-SELECT a.name, a.app_type, a.team, a.created_at,
-       (SELECT count(*) FROM releases r WHERE r.app_id = a.id) AS releases,
-       (SELECT max(d.created_at) FROM deployments d WHERE d.app_id = a.id) AS last_deploy
-  FROM apps a
-"""
-
-
 @apps.command("list")
 @json_option
 def apps_list(as_json):
     """List apps."""
+    from paas.db.catalog import list_apps
+
     with database() as db:
-        rows = db.all(_APPS_SQL + " ORDER BY a.name")
+        rows = list_apps(db)
     if as_json:
         print_json([{"name": r.name, "type": r.app_type, "team": r.team, "created_at": r.created_at,
-                     "releases": r.releases, "last_deploy_at": r.last_deploy} for r in rows])
+                     "releases": r.releases, "last_deploy_at": r.last_deploy_at} for r in rows])
         return
     print_table(["app", "type", "team", "releases", "last deploy"],
-                [(r.name, r.app_type, r.team, r.releases, r.last_deploy) for r in rows])
+                [(r.name, r.app_type, r.team, r.releases, r.last_deploy_at) for r in rows])
 
 
 @apps.command("show")
@@ -115,17 +110,18 @@ def apps_list(as_json):
 @json_option
 def apps_show(name, as_json):
     """An app, its processes and its current release per environment."""
+    from paas.db.catalog import live_releases_of, processes
     from paas.service.catalog import get_app
 
     with database() as db:
         a = get_app(db, name)
-        procs = db.all("SELECT name, command, port, health_check_path FROM processes WHERE app_id = %(a)s ORDER BY name",
-                       a=a.id)
-        current = db.all("SELECT * FROM paas_current_releases WHERE app = %(n)s ORDER BY environment", n=name)
+        procs = processes(db, a.id)
+        current = live_releases_of(db, a.id)
     data = {
         "name": a.name, "type": a.app_type, "team": a.team, "created_at": a.created_at,
         "gc_policy": a.gc_policy,
-        "processes": [dict(p) for p in procs],
+        "processes": [{"name": p.name, "command": p.command, "port": p.port,
+                       "health_check_path": p.health_check_path} for p in procs],
         "environments": [{"environment": c.environment, "release": f"v{c.release_version}",
                           "release_version": c.release_version, "image": c.image,
                           "image_digest": c.image_digest, "deployed_at": c.deployed_at,

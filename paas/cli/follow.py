@@ -34,20 +34,16 @@ def follow(deployment_id: int, as_json: bool = False, interval: float = 0.3, tim
     tty = sys.stderr.isatty() and not as_json
     started = time.monotonic()
     status_len = 0
+    from paas.db import reads
+
     with database("paas-follow") as db:
         db.conn.autocommit = True
+        version = None
         while True:
-            dep = db.one(
-                """
-                SELECT d.*, r.version FROM deployments d JOIN releases r ON r.id = d.release_id WHERE d.id = %(i)s
-                """,
-                i=deployment_id,
-            )
-            events = db.all(
-                "SELECT id, at, kind, step, message, aws_request_id FROM deployment_events "
-                "WHERE deployment_id = %(i)s AND id > %(l)s ORDER BY id",
-                i=deployment_id, l=last_event,
-            )
+            dep = reads.deployment(db, deployment_id)
+            if version is None:
+                version = reads.release_version_of(db, dep.release_id)
+            events = reads.events(db, deployment_id, after_id=last_event)
             for e in events:
                 last_event = e.id
                 if as_json:
@@ -60,8 +56,7 @@ def follow(deployment_id: int, as_json: bool = False, interval: float = 0.3, tim
             if dep.state in DONE:
                 break
             if tty:
-                obs = db.one("SELECT data FROM observations WHERE app_id = %(a)s AND environment_id = %(e)s",
-                             a=dep.app_id, e=dep.environment_id)
+                obs = reads.observation(db, dep.app_id, dep.environment_id)
                 line = f"  {dep.state} {time.monotonic() - started:5.0f}s  {_counts(obs.data if obs else None)}"
                 click.echo("\r" + line.ljust(status_len), nl=False, err=True)
                 status_len = len(line)
@@ -74,14 +69,14 @@ def follow(deployment_id: int, as_json: bool = False, interval: float = 0.3, tim
         click.echo("\r" + " " * status_len + "\r", nl=False, err=True)
     if as_json:
         with database("paas-follow") as db:
-            evs = db.all("SELECT id, at, kind, step, message, data, aws_request_id FROM deployment_events "
-                         "WHERE deployment_id = %(i)s ORDER BY id", i=deployment_id)
-        print_json({"deployment_id": dep.id, "state": dep.state, "release": f"v{dep.version}",
-                    "release_version": dep.version, "error": dep.error,
-                    "events": [dict(e) for e in evs]})
+            evs = reads.events(db, deployment_id)
+        print_json({"deployment_id": dep.id, "state": dep.state, "release": f"v{version}",
+                    "release_version": version, "error": dep.error,
+                    "events": [{"id": e.id, "at": e.at, "kind": e.kind, "step": e.step, "message": e.message,
+                                "data": e.data, "aws_request_id": e.aws_request_id} for e in evs]})
     else:
         verdict = {"succeeded": "succeeded", "failed": f"FAILED: {dep.error or ''}".rstrip(": "),
                    "rolled_back": f"ROLLED BACK: {dep.error or ''}".rstrip(": "),
                    "superseded": "superseded by a newer deployment", "cancelled": "cancelled"}[dep.state]
-        click.echo(f"deployment {deployment_id} (v{dep.version}) {verdict}")
+        click.echo(f"deployment {deployment_id} (v{version}) {verdict}")
     return 0 if dep.state in DONE_OK else 1

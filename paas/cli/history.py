@@ -119,11 +119,11 @@ def deployments_show(deployment_id, as_json):
 @json_option
 def deployments_cancel(deployment_id, actor, as_json):
     """Cancel a pending deployment (one in progress is rolled back by the worker at a safe point)."""
-    from paas.service.releases import cancel
+    from paas.service.steering import cancel
 
     with transaction() as db:
         row = cancel(db, deployment_id, actor=actor_or_default(actor))
-    cancel_requested = bool((row.options or {}).get("cancel_requested"))
+    cancel_requested = row.state != "cancelled"
     if as_json:
         print_json({"deployment_id": row.id, "state": row.state, "cancel_requested": cancel_requested})
     elif row.state == "cancelled":

@@ -16,7 +16,7 @@ from paas.domain import validate as v
 @click.option("--wait", is_flag=True, help="Follow the deployment until it finishes.")
 def promote(app, env, actor, as_json, wait):
     """Let a canary held by --pause-at continue to its next step."""
-    from paas.service.releases import promote as do_promote
+    from paas.service.steering import promote as do_promote
 
     v.name(app, "app name")
     with transaction() as db:
@@ -32,7 +32,7 @@ def promote(app, env, actor, as_json, wait):
 @click.option("--wait", is_flag=True, help="Follow the deployment until it finishes.")
 def abort(app, env, actor, as_json, wait):
     """Roll back the deployment in flight at once."""
-    from paas.service.releases import abort as do_abort
+    from paas.service.steering import abort as do_abort
 
     v.name(app, "app name")
     with transaction() as db:

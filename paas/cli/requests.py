@@ -67,23 +67,22 @@ def deploy(app, image, env, strategy, steps, pause_at, message, manifest_path, a
     v.name(app, "app name")
     v.image_ref(image)
     manifest = _load_manifest(manifest_path)
-    options: dict = {}
+    canary_steps = None
     if steps is not None:
         try:
             parsed = [int(s) for s in steps.split(",")]
         except ValueError:
             raise UserError(f"invalid --steps {steps!r}: expected percentages like 10,100") from None
-        options["steps"] = v.canary_steps(parsed)
+        canary_steps = v.canary_steps(parsed)
     if pause_at is not None:
-        allowed = options.get("steps") or list(manifest.strategy.canary_steps if manifest else (10, 100))
+        allowed = canary_steps or list(manifest.strategy.canary_steps if manifest else (10, 100))
         if pause_at not in allowed or pause_at == 100:
             raise UserError(f"invalid --pause-at {pause_at}: it must name a canary step below 100 ({allowed})")
-        options["pause_at"] = pause_at
     if (steps is not None or pause_at is not None) and (strategy or (manifest and manifest.strategy.default)) != "canary":
         raise UserError("--steps and --pause-at apply to --strategy canary")
     with transaction() as db:
         req = do_deploy(db, app, env, image, actor=actor_or_default(actor), message=message,
-                        strategy=strategy, manifest=manifest, options=options)
+                        strategy=strategy, manifest=manifest, canary_steps=canary_steps, pause_at=pause_at)
     _report(req, as_json, wait)
 
 
@@ -147,17 +146,12 @@ def _change(app, env, actor, message, as_json, wait, **change):
 def config_show(app, env, version, as_json):
     """Show env vars and secret references (never secret values)."""
     from paas.cli.common import database
-    from paas.service.catalog import get_app, get_env
+    from paas.service.config import config_version
 
+    v.name(app, "app name")
+    wanted = v.version_label(version) if version else None
     with database() as db:
-        a, e = get_app(db, app), get_env(db, env)
-        q = "SELECT * FROM config_versions WHERE app_id = %(a)s AND environment_id = %(e)s"
-        if version:
-            row = db.one(q + " AND version = %(v)s", a=a.id, e=e.id, v=v.version_label(version))
-            if row is None:
-                raise UserError(f"{app} has no config {version} in {env}")
-        else:
-            row = db.one(q + " ORDER BY version DESC LIMIT 1", a=a.id, e=e.id)
+        row = config_version(db, app, env, wanted)
     vars_ = dict(row.vars) if row else {}
     secrets = dict(row.secrets) if row else {}
     if as_json:
@@ -192,17 +186,25 @@ def scale(app, pairs, env, message, actor, as_json, wait):
 @click.command()
 @click.argument("app")
 @env_option
-@click.option("--to", "to", help="Release to return to, e.g. v3 (default: the last known-good before the current one).")
-@click.option("--message", "-m")
+@click.option("--to", "to", help="Release to return to, e.g. v3 (default: the release that was live before the "
+              "current one).")
+@click.option("--with-formation", is_flag=True,
+              help="Also restore the target's process counts and sizes (default: keep today's formation).")
+@click.option("--message", "-m", help="Why (required by some environments).")
 @actor_option
 @json_option
 @wait_option
-def rollback(app, env, to, message, actor, as_json, wait):
-    """Roll APP back: a new release that copies an older one."""
+def rollback(app, env, to, with_formation, message, actor, as_json, wait):
+    """Roll APP back: a new release with an older release's image, config and manifest.
+
+    The formation (counts, cpu, memory) stays as it is now unless --with-formation.
+    Example: `paas rollback checkout -e staging --to v12`.
+    """
     from paas.service.releases import rollback as do_rollback
 
     v.name(app, "app name")
     to_version = v.version_label(to) if to else None
     with transaction() as db:
-        req = do_rollback(db, app, env, actor=actor_or_default(actor), to_version=to_version, message=message)
+        req = do_rollback(db, app, env, actor=actor_or_default(actor), to_version=to_version, message=message,
+                          with_formation=with_formation)
     _report(req, as_json, wait)

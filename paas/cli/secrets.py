@@ -69,12 +69,11 @@ def secrets_set(app, name, env, from_file, message, actor, as_json, wait):
 @json_option
 def secrets_list(app, env, as_json):
     """Names, ARNs and versions; never values."""
-    from paas.service.catalog import get_app, get_env
+    from paas.service.config import config_version
 
+    v.name(app, "app name")
     with database() as db:
-        a, e = get_app(db, app), get_env(db, env)
-        row = db.one("SELECT version, secrets FROM config_versions WHERE app_id = %(a)s AND environment_id = %(e)s "
-                     "ORDER BY version DESC LIMIT 1", a=a.id, e=e.id)
+        row = config_version(db, app, env)
     items = sorted((row.secrets if row else {}).items())
     if as_json:
         print_json([{"name": k, "arn": s.get("arn"), "version": s.get("version")} for k, s in items])

@@ -14,6 +14,7 @@ from sqlalchemy import (
     ARRAY,
     BigInteger,
     Boolean,
+    Float,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -49,6 +50,11 @@ def _in(col: str, values: tuple[str, ...]) -> str:
 
 
 TSTZ = DateTime(timezone=True)
+# History is ordered by these times and versions are decided in lock order, after the
+# transaction began: `now()` (the transaction's start) could date v8 before v7.
+CLOCK = text("clock_timestamp()")
+# A finished deployment that leaves a release live: its own, or the one a rollback returned to.
+LIVE_WHERE = "finished_at IS NOT NULL AND (state = 'succeeded' OR rolled_back_to_id IS NOT NULL)"
 
 
 class Base(DeclarativeBase):
@@ -127,7 +133,7 @@ class ConfigVersion(Base):
     vars: Mapped[dict[str, str]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     secrets: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     actor: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(TSTZ, server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(TSTZ, server_default=CLOCK)
 
 
 class Image(Base):
@@ -163,7 +169,7 @@ class Release(Base):
     known_good_at: Mapped[datetime | None] = mapped_column(TSTZ)
     actor: Mapped[str] = mapped_column(Text)
     message: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(TSTZ, server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(TSTZ, server_default=CLOCK)
 
 
 class Deployment(Base):
@@ -183,6 +189,12 @@ class Deployment(Base):
         ),
         Index("ix_deployments_active", "app_id", "environment_id",
               postgresql_where=text("state IN ('pending', 'in_progress')")),
+        Index("ix_deployments_live", "app_id", "environment_id", text("finished_at DESC"), text("id DESC"),
+              postgresql_where=text(LIVE_WHERE)),
+        CheckConstraint("end_state IN ('failed', 'superseded')", name="end_state"),
+        CheckConstraint("pause_at IS NULL OR pause_at BETWEEN 1 AND 99", name="pause_at_range"),
+        CheckConstraint("canary_steps IS NULL OR cardinality(canary_steps) BETWEEN 1 AND 20",
+                        name="canary_steps_shape"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -191,15 +203,23 @@ class Deployment(Base):
     release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"))
     strategy: Mapped[str] = mapped_column(Text)
     state: Mapped[str] = mapped_column(Text, server_default=text("'pending'"))
-    options: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     actor: Mapped[str] = mapped_column(Text)
     message: Mapped[str | None] = mapped_column(Text)
+    # what was requested (None: the manifest's or the worker's default)
+    canary_steps: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
+    pause_at: Mapped[int | None] = mapped_column(Integer)
+    bake_seconds: Mapped[float | None] = mapped_column(Float)
+    step_deadline_seconds: Mapped[float | None] = mapped_column(Float)
+    # how a rollback is going: rolled_back_to_id is set when it starts
+    rollback_started_at: Mapped[datetime | None] = mapped_column(TSTZ)
+    rollback_reason: Mapped[str | None] = mapped_column(Text)
+    end_state: Mapped[str | None] = mapped_column(Text)  # a rollback that ends failed or superseded
     current_step: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("deployments.id"))
     rolled_back_from_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"))
     rolled_back_to_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"))
-    created_at: Mapped[datetime] = mapped_column(TSTZ, server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(TSTZ, server_default=CLOCK)
     started_at: Mapped[datetime | None] = mapped_column(TSTZ)
     finished_at: Mapped[datetime | None] = mapped_column(TSTZ)
 
@@ -212,7 +232,7 @@ class DeploymentEvent(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"))
-    at: Mapped[datetime] = mapped_column(TSTZ, server_default=func.now())
+    at: Mapped[datetime] = mapped_column(TSTZ, server_default=CLOCK)
     kind: Mapped[str] = mapped_column(Text)
     step: Mapped[str | None] = mapped_column(Text)
     message: Mapped[str] = mapped_column(Text)
@@ -258,3 +278,54 @@ class Observation(Base):
     environment_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSONB)
     observed_at: Mapped[datetime] = mapped_column(TSTZ)
+    gc_checked_at: Mapped[datetime | None] = mapped_column(TSTZ)  # last listing of registered revisions
+    gc_request_handled_id: Mapped[int | None] = mapped_column(BigInteger)  # the `paas gc` request it answered
+
+
+class DeploymentColour(Base):
+    """Which colour a progressive deployment's new release goes to, per process (chosen once)."""
+
+    __tablename__ = "deployment_colours"
+    __table_args__ = (CheckConstraint("colour IN ('blue', 'green')", name="colour"),)
+
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), primary_key=True)
+    process: Mapped[str] = mapped_column(Text, primary_key=True)
+    colour: Mapped[str] = mapped_column(Text)
+
+
+class DeploymentRequest(Base):
+    """A steering request on a deployment (cancel, abort, promote, gc): inserted, never updated.
+
+    Who asked and when is the record; the worker acts on it at its next safe point.
+    """
+
+    __tablename__ = "deployment_requests"
+    __table_args__ = (
+        CheckConstraint("kind IN ('cancel', 'abort', 'promote', 'gc')", name="kind"),
+        Index("uq_deployment_requests_once", "deployment_id", "kind", unique=True,
+              postgresql_where=text("kind <> 'gc'")),
+        Index("ix_deployment_requests_deployment", "deployment_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"))
+    kind: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(Text)
+    requested_at: Mapped[datetime] = mapped_column(TSTZ, server_default=CLOCK)
+
+
+class TaskDefinition(Base):
+    """Task-definition ARNs paas registered, by family and release: immutable facts AWS told us."""
+
+    __tablename__ = "task_definitions"
+    __table_args__ = (
+        ForeignKeyConstraint(["app_id"], ["apps.id"]),
+        ForeignKeyConstraint(["environment_id"], ["environments.id"]),
+    )
+
+    app_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    environment_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    family: Mapped[str] = mapped_column(Text, primary_key=True)
+    task_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    arn: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(TSTZ, server_default=CLOCK)

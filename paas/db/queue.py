@@ -32,22 +32,22 @@ class Claim:
         return f"{self.app_id}:{self.environment_id}"
 
 
+ENQUEUE_SQL = """
+INSERT INTO work_queue (app_id, environment_id, run_after)
+VALUES (%(a)s, %(e)s, now() + make_interval(secs => %(d)s))
+ON CONFLICT (app_id, environment_id) DO UPDATE
+   SET run_after = LEAST(work_queue.run_after, EXCLUDED.run_after),
+       enqueued_at = clock_timestamp(), updated_at = now()
+"""
+
+
 def enqueue(db: Db, app_id: int, environment_id: int, delay: float = 0.0, notify: bool = True) -> None:
     """Make the app+environment due (now, or after `delay`), waking a listening worker.
 
     The upsert takes the row lock, which also serialises concurrent requests for the same
     app+environment until commit: release numbering relies on that.
     """
-    db.execute(
-        """
-        INSERT INTO work_queue (app_id, environment_id, run_after)
-        VALUES (%(a)s, %(e)s, now() + make_interval(secs => %(d)s))
-        ON CONFLICT (app_id, environment_id) DO UPDATE
-           SET run_after = LEAST(work_queue.run_after, EXCLUDED.run_after),
-               enqueued_at = clock_timestamp(), updated_at = now()
-        """,
-        a=app_id, e=environment_id, d=delay,
-    )
+    db.execute(ENQUEUE_SQL, a=app_id, e=environment_id, d=delay)
     if notify:
         db.execute("SELECT pg_notify(%(c)s, %(k)s)", c=CHANNEL, k=f"{app_id}:{environment_id}")
 

@@ -16,31 +16,35 @@ from paas.db.sql import Db
 ROLES = ("paas_cli", "paas_worker", "paas_readonly")
 
 TABLES = ("environments", "apps", "processes", "config_versions", "images", "releases", "deployments",
-          "deployment_events", "work_queue", "observations")
+          "deployment_events", "work_queue", "observations", "deployment_colours", "deployment_requests",
+          "task_definitions")
 
 GRANTS = [
     "REVOKE ALL ON {tables} FROM paas_cli, paas_worker, paas_readonly",
-    "REVOKE ALL ON paas_deploy_history, paas_current_releases FROM paas_cli, paas_worker, paas_readonly",
+    "REVOKE ALL ON paas_deploy_history, paas_current_releases, paas_live_releases "
+    "FROM paas_cli, paas_worker, paas_readonly",
     "GRANT USAGE ON SCHEMA public TO paas_cli, paas_worker, paas_readonly",
     # CLI
     "GRANT SELECT ON {tables} TO paas_cli",
     "GRANT INSERT ON environments, apps, processes, config_versions, images, releases, deployments, "
-    "deployment_events, work_queue TO paas_cli",
+    "deployment_events, work_queue, deployment_requests TO paas_cli",
     "GRANT UPDATE (command, port, health_check_path) ON processes TO paas_cli",
     # the image upsert touches `reference` (to itself) so RETURNING works under concurrency
     "GRANT UPDATE (reference) ON images TO paas_cli",
     "GRANT UPDATE (gc_policy) ON apps TO paas_cli",
-    "GRANT UPDATE (state, finished_at, superseded_by_id, options) ON deployments TO paas_cli",
+    "GRANT UPDATE (state, finished_at, superseded_by_id) ON deployments TO paas_cli",
     "GRANT UPDATE (run_after, enqueued_at, updated_at) ON work_queue TO paas_cli",
     # worker
     "GRANT SELECT ON {tables} TO paas_worker",
-    "GRANT INSERT ON deployment_events, observations, images TO paas_worker",
-    "GRANT UPDATE ON deployments, work_queue, observations TO paas_worker",
+    "GRANT INSERT ON deployment_events, observations, images, deployment_colours, task_definitions TO paas_worker",
+    "GRANT UPDATE ON deployments, work_queue, observations, task_definitions TO paas_worker",
+    "GRANT DELETE ON task_definitions TO paas_worker",
     "GRANT UPDATE (known_good_at, image_digest) ON releases TO paas_worker",
     # both write through sequences
     "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO paas_cli, paas_worker",
     # ops
-    "GRANT SELECT ON paas_deploy_history, paas_current_releases TO paas_cli, paas_worker, paas_readonly",
+    "GRANT SELECT ON paas_deploy_history, paas_current_releases, paas_live_releases "
+    "TO paas_cli, paas_worker, paas_readonly",
 ]
 
 

@@ -28,6 +28,10 @@ class Conflict(PaasError):
     """The request is well formed but the current state refuses it."""
 
 
+class Busy(PaasError):
+    """Another session holds what this request needs; nothing was written, it is safe to retry."""
+
+
 class DatabaseUnavailable(PaasError):
     """The metadata database cannot be reached; the message names the URL without password."""
 

@@ -22,6 +22,7 @@ class ReleaseSpec:
     manifest: Manifest
     known_good: bool = False
     td_version: int | None = None  # a rollback reuses the task definitions of the release it copies
+    copied_from: int | None = None  # a rollback release: the version it copies
 
     @property
     def task_version(self) -> int:
@@ -60,12 +61,26 @@ class DeploymentSpec:
     id: int
     state: str
     strategy: str
-    options: dict[str, Any]
     created_at: datetime
     started_at: datetime | None
     release: ReleaseSpec
     rollback_target: ReleaseSpec | None = None  # set once the deployment is rolling back
     applied: dict[str, datetime] = field(default_factory=dict)  # step key → when first applied
+    # what was requested (None: the manifest's or the worker's default)
+    canary_steps: tuple[int, ...] | None = None
+    pause_at: int | None = None
+    bake_seconds: float | None = None
+    step_deadline_seconds: float | None = None
+    # how it is going
+    colours: dict[str, str] = field(default_factory=dict)  # process → colour the new release goes to
+    rollback_started_at: datetime | None = None
+    rollback_reason: str | None = None
+    end_state: str | None = None  # a rollback that ends 'failed' or 'superseded' rather than rolled_back
+    # steering requests
+    cancel_requested: bool = False
+    abort_requested: bool = False
+    promote_requested: bool = False
+    last_wait: str | None = None  # topic of the last wait recorded in its timeline
 
     @property
     def rolling_back(self) -> bool:
@@ -111,3 +126,16 @@ class Policy:
     maximum_percent: int = 200
     gc_interval: float = 3600.0  # list registered task definitions at most this often per app
     gc_settings: dict[str, Any] = field(default_factory=dict)  # PAAS_GC_* overrides of the app-type defaults
+
+
+def reusable_task_version(formation: dict[str, dict], source_version: int | None,
+                          source_formation: dict[str, dict] | None) -> int | None:
+    """A rollback reuses the task definitions of the release it copies, unless its sizes differ
+    (cpu and memory live in the task definition; counts do not)."""
+    if source_version is None or source_formation is None:
+        return None
+    for p, f in formation.items():
+        src = source_formation.get(p)
+        if src is None or (src.get("cpu"), src.get("memory")) != (f.get("cpu"), f.get("memory")):
+            return None
+    return source_version

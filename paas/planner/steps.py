@@ -96,10 +96,19 @@ class MarkKnownGood(Step):
 
 @dataclass(frozen=True)
 class Wait(Step):
-    """Nothing to do until AWS converges: come back in `seconds`."""
+    """Nothing to do until AWS converges: come back in `seconds`.
+
+    `topic` names what is awaited without the numbers that change every pass (elapsed time,
+    counts): the timeline records a wait when it starts and when its topic changes, not per poll.
+    """
 
     seconds: float
     detail: dict | None = None
+    topic: str | None = None
+
+    @property
+    def what(self) -> str:
+        return self.topic or self.reason
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,10 @@
-"""Which AWS endpoint and credentials an environment is reached with (one driver per environment)."""
+"""Which AWS endpoint and credentials an environment is reached with (one driver per environment).
+
+The endpoint is the worker's own configuration (`AWS_ENDPOINT_URL`, or the dev stack's state
+file), never a database row: a CLI user must not be able to make workers sign requests with
+their credentials to a host of the user's choosing. The region and the role to assume come
+from the environment row; both are validated when the environment is created.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +18,7 @@ _lock = threading.Lock()
 _drivers: dict[tuple, Driver] = {}
 
 
-def endpoint_for(env_row: Any) -> str | None:
-    if getattr(env_row, "endpoint_url", None):
-        return env_row.endpoint_url
+def endpoint_for(env_row: Any = None) -> str | None:
     if os.environ.get("AWS_ENDPOINT_URL"):
         return os.environ["AWS_ENDPOINT_URL"]
     from paas.settings import read_dev_state

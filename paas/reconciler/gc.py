@@ -22,7 +22,8 @@ def preview(db: Db, app_id: int, env_id: int) -> dict[str, Any]:
     from paas.reconciler.worker import policy_from_settings
 
     policy = policy_from_settings()
-    d, extra = load_desired(db, app_id, env_id)
+    loaded = load_desired(db, app_id, env_id)
+    d = loaded.desired
     gp = gc.policy_for(d.app_type, d.gc_overrides, policy.gc_settings)
     out: dict[str, Any] = {"app": d.app, "environment": d.env.name, "app_type": d.app_type,
                            "policy": gp.to_json(), "overrides": d.gc_overrides, "runs_now": False,
@@ -38,8 +39,8 @@ def preview(db: Db, app_id: int, env_id: int) -> dict[str, Any]:
         out["waiting_for"] = f"v{d.current.version} to become known-good"
     else:
         out["runs_now"] = True
-    driver = driver_for(extra["env_row"])
-    obs = observe(driver, d, dict(extra["observation"].get("task_definitions", {})))
+    driver = driver_for(loaded.env)
+    obs = observe(driver, d, loaded.task_definitions)
     registered = {f: driver.list_task_definitions(f) for f in gc.families(d)}
     live = {p: live_colour(d, obs, p) for p in d.current.processes}
     rep = gc.gc_report(d, obs, gp, datetime.now(timezone.utc), registered, live)

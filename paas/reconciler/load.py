@@ -1,119 +1,84 @@
-"""Desired state from the database: a handful of queries per reconcile, whatever the app's size."""
+"""Desired state for the planner, from the storage layer's load (`paas.db.state`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
-from paas.db.sql import Db, Row
+from paas.db import state
+from paas.db.records import EnvironmentRecord
+from paas.db.sql import Db
 from paas.domain.manifest import Manifest
-from paas.planner.desired import DeploymentSpec, Desired, EnvSpec, ReleaseSpec
-
-_RELEASE_SQL = """
-SELECT r.id, r.version, r.image_digest, r.formation, r.manifest, r.known_good_at,
-       i.reference AS image, COALESCE(r.image_digest, i.digest) AS digest, cv.vars, cv.secrets,
-       src.version AS td_version
-  FROM releases r
-  JOIN images i ON i.id = r.image_id
-  JOIN config_versions cv ON cv.id = r.config_version_id
-  LEFT JOIN releases src ON src.id = r.copied_from_id
-"""
+from paas.planner.desired import DeploymentSpec, Desired, EnvSpec, ReleaseSpec, reusable_task_version
 
 
-def _release(r: Row | None) -> ReleaseSpec | None:
+@dataclass(frozen=True)
+class Loaded:
+    desired: Desired
+    env: EnvironmentRecord  # which driver (region, role) reaches this environment
+    observation: dict  # the last observation record
+    task_definitions: dict[str, str]  # "family:release" → ARN registered earlier
+    gc_request_id: int | None  # the newest `paas gc` request not yet answered
+
+
+def _release(r: state.ReleaseRow | None) -> ReleaseSpec | None:
     if r is None:
         return None
     return ReleaseSpec(
-        id=r.id, version=r.version, image=r.image, digest=r.digest, vars=dict(r.vars),
-        secrets=dict(r.secrets), formation=dict(r.formation), manifest=Manifest.from_json(r.manifest),
-        known_good=r.known_good_at is not None, td_version=r.td_version,
+        id=r.id, version=r.version, image=r.image, digest=r.digest, vars=dict(r.vars), secrets=dict(r.secrets),
+        formation=dict(r.formation), manifest=Manifest.from_json(r.manifest), known_good=r.known_good_at is not None,
+        td_version=reusable_task_version(r.formation, r.source_version, r.source_formation),
+        copied_from=r.source_version if r.kind == "rollback" else None,
     )
 
 
-def release_by_id(db: Db, release_id: int) -> ReleaseSpec | None:
-    return _release(db.one(_RELEASE_SQL + " WHERE r.id = %(i)s", i=release_id))
-
-
-def release_by_version(db: Db, app_id: int, env_id: int, version: int) -> ReleaseSpec | None:
-    return _release(db.one(
-        _RELEASE_SQL + " WHERE r.app_id = %(a)s AND r.environment_id = %(e)s AND r.version = %(v)s",
-        a=app_id, e=env_id, v=version,
-    ))
-
-
-def _deployment(db: Db, row: Row | None, app_id: int, env_id: int, with_applied: bool) -> DeploymentSpec | None:
-    if row is None:
+def _deployment(f: state.InFlight | None, rels: dict[int, state.ReleaseRow]) -> DeploymentSpec | None:
+    if f is None:
         return None
-    opts: dict[str, Any] = dict(row.options or {})
-    target = None
-    if opts.get("rolling_back_to"):
-        target = release_by_version(db, app_id, env_id, int(opts["rolling_back_to"]))
-    applied: dict = {}
-    if with_applied:
-        applied = {r.k: r.at for r in db.all(
-            "SELECT step AS k, min(at) AS at FROM deployment_events "
-            "WHERE deployment_id = %(d)s AND kind = 'step' GROUP BY step",
-            d=row.id,
-        )}
+    d = f.deployment
+    kinds = {q.kind for q in f.steering}
     return DeploymentSpec(
-        id=row.id, state=row.state, strategy=row.strategy, options=opts, created_at=row.created_at,
-        started_at=row.started_at, release=release_by_id(db, row.release_id), rollback_target=target,
-        applied=applied,
+        id=d.id, state=d.state, strategy=d.strategy, created_at=d.created_at, started_at=d.started_at,
+        release=_release(rels[d.release_id]),
+        rollback_target=_release(rels.get(d.rolled_back_to_id)) if d.rolled_back_to_id else None,
+        applied=f.applied, canary_steps=d.canary_steps, pause_at=d.pause_at, bake_seconds=d.bake_seconds,
+        step_deadline_seconds=d.step_deadline_seconds, colours=f.colours,
+        rollback_started_at=d.rollback_started_at, rollback_reason=d.rollback_reason, end_state=d.end_state,
+        cancel_requested="cancel" in kinds, abort_requested="abort" in kinds, promote_requested="promote" in kinds,
+        last_wait=f.last_wait,
     )
 
 
-def load_desired(db: Db, app_id: int, env_id: int) -> tuple[Desired, dict[str, Any]]:
-    """Desired state plus the last observation record (caches the planner may use)."""
-    head = db.one(
-        """
-        SELECT a.name AS app, a.app_type, a.gc_policy, e.*,
-               (SELECT data FROM observations o WHERE o.app_id = a.id AND o.environment_id = e.id) AS observation
-          FROM apps a, environments e WHERE a.id = %(a)s AND e.id = %(e)s
-        """,
-        a=app_id, e=env_id,
-    )
-    deps = db.all(
-        """
-        SELECT * FROM deployments WHERE app_id = %(a)s AND environment_id = %(e)s
-           AND state IN ('pending', 'in_progress') ORDER BY id
-        """,
-        a=app_id, e=env_id,
-    )
-    active_row = next((r for r in deps if r.state == "in_progress"), None)
-    pending_row = next((r for r in reversed(deps) if r.state == "pending"), None)
-    current = db.one(
-        """
-        SELECT id, finished_at, options->>'gc_requested_at' AS gc_requested_at,
-               CASE WHEN state = 'rolled_back' THEN rolled_back_to_id ELSE release_id END AS release_id
-          FROM deployments WHERE app_id = %(a)s AND environment_id = %(e)s
-           AND state IN ('succeeded', 'rolled_back')
-         ORDER BY finished_at DESC, id DESC LIMIT 1
-        """,
-        a=app_id, e=env_id,
-    )
-    active = _deployment(db, active_row, app_id, env_id, True)
-    exclude = active.release.id if active else -1
-    known_good = _release(db.one(
-        _RELEASE_SQL + """ WHERE r.app_id = %(a)s AND r.environment_id = %(e)s
-           AND r.known_good_at IS NOT NULL AND r.id <> %(x)s ORDER BY r.version DESC LIMIT 1""",
-        a=app_id, e=env_id, x=exclude,
-    ))
-    observation = dict(head.observation or {})
-    env = EnvSpec(
-        id=head.id, name=head.name, region=head.region, cluster=head.cluster, listener_arn=head.listener_arn,
-        vpc_id=head.vpc_id, subnets=tuple(head.subnets or ()), security_groups=tuple(head.security_groups or ()),
-    )
+def load_desired(db: Db, app_id: int, env_id: int) -> Loaded:
+    h = state.head(db, app_id, env_id)
+    flights = state.in_flight(db, app_id, env_id)
+    active = next((f for f in flights if f.deployment.state == "in_progress"), None)
+    pending = next((f for f in reversed(flights) if f.deployment.state == "pending"), None)
+    ids = [h.live_release_id, h.known_good_release_id]
+    for f in (active, pending):
+        if f is not None:
+            ids += [f.deployment.release_id, f.deployment.rolled_back_to_id]
+    rels = state.releases(db, ids)
+    known_good = h.known_good_release_id
+    gc_req = state.gc_request(db, h.live_deployment_id)
+    observation = h.observation
+    env = h.env
     desired = Desired(
-        app=head.app, app_id=app_id, app_type=head.app_type, env=env, active=active,
-        pending=_deployment(db, pending_row, app_id, env_id, False),
-        current=release_by_id(db, current.release_id) if current else None,
-        current_deployment_id=current.id if current else None,
-        current_finished_at=current.finished_at if current else None,
-        known_good=known_good,
-        active_colour={p: v.get("active_colour", "blue")
-                       for p, v in observation.get("processes", {}).items()},
-        gc_overrides=dict(head.gc_policy or {}),
-        gc_state={**(observation.get("gc") or {}),
-                  "requested_at": current.gc_requested_at if current else None},
+        app=h.app.name, app_id=app_id, app_type=h.app.app_type,
+        env=EnvSpec(id=env.id, name=env.name, region=env.region, cluster=env.cluster,
+                    listener_arn=env.listener_arn, vpc_id=env.vpc_id, subnets=tuple(env.subnets),
+                    security_groups=tuple(env.security_groups)),
+        active=_deployment(active, rels), pending=_deployment(pending, rels),
+        current=_release(rels.get(h.live_release_id)) if h.live_release_id else None,
+        current_deployment_id=h.live_deployment_id, current_finished_at=h.live_finished_at,
+        known_good=_release(rels.get(known_good)) if known_good else None,
+        active_colour={p: v.get("active_colour", "blue") for p, v in observation.get("processes", {}).items()},
+        gc_overrides=dict(h.app.gc_policy or {}),
+        gc_state={"checked_at": h.gc_checked_at.isoformat() if h.gc_checked_at else None,
+                  "requested_at": gc_req.requested_at.isoformat() if gc_req else None,
+                  "request_handled": (gc_req.requested_at.isoformat()
+                                      if gc_req and gc_req.id == h.gc_request_handled_id else None)},
     )
-    extra = {"env_row": head, "observation": observation}
-    return desired, extra
+    return Loaded(desired=desired, env=env, observation=observation,
+                  task_definitions=state.task_definitions(db, app_id, env_id),
+                  gc_request_id=gc_req.id if gc_req else None)
+

@@ -1,6 +1,6 @@
 """Read what AWS has for one app+environment: as few calls as the plan needs.
 
-Task definition ARNs are cached in the observation record (task definitions are immutable),
+Task definition ARNs are remembered in the `task_definitions` table (they are immutable),
 so a steady app costs one DescribeStacks and one DescribeServices per pass, plus target health
 for web processes.
 """
@@ -177,6 +177,5 @@ def summary(d: Desired, obs: Observed) -> dict[str, Any]:
     return {
         "processes": procs,
         "stack": {"status": obs.stack.status, "reason": obs.stack.reason} if obs.stack else None,
-        "task_definitions": obs.task_definitions,
         "observed_at": obs.at.isoformat(),
     }

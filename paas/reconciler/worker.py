@@ -119,10 +119,10 @@ class Worker:
     def run_one(self) -> bool:
         """Claim and reconcile one due app+environment; False when nothing was due."""
         with pooled(self.engine) as db:
-            # A worker that hangs mid-step (connection open, process stuck) must not hold its
-            # app+environment forever; an AWS call with botocore's retries can take minutes.
+            # No transaction stays open across an AWS call, so a session idle in one for a whole
+            # lease is a frozen worker: Postgres drops it and with it any row lock it held.
             db.execute("SET idle_in_transaction_session_timeout = %(t)s",
-                       t=int(max(300.0, self.durations.lease_ttl * 2) * 1000))
+                       t=int(max(5.0, self.durations.lease_ttl) * 1000))
             db.commit()
             claims = queue.claim(db, self.owner, self.durations.lease_ttl, limit=1)
             if not claims:
@@ -137,15 +137,6 @@ class Worker:
             try:
                 out = reconcile_once(db, c, driver_for, self.policy, worker=self.owner, on_step=self._count,
                                      should_stop=self.stopping.is_set)
-            except Exception as e:  # a bug or the database going away mid-pass: retry later
-                log.exception("reconcile crashed", extra=kv(key=c.key))
-                m.ERRORS.labels("crash").inc()
-                try:
-                    db.rollback()
-                    queue.release(db, c, 2.0, ok=False, error=f"{type(e).__name__}: {e}"[:500])
-                except Exception:
-                    pass
-                return True
             finally:
                 with self.inflight_lock:
                     self.inflight.pop(c.key, None)
@@ -156,7 +147,7 @@ class Worker:
                 log.warning("lease lost; stopping work on this app", extra=kv(key=c.key, error=out.error))
                 return True
             if out.error:
-                m.ERRORS.labels("transient" if not out.ok else "permanent").inc()
+                m.ERRORS.labels("deployment_ended" if out.end_deployment else "retry").inc()
             queue.release(db, c, out.after, ok=out.ok, error=out.error)
             log.info("pass", extra=kv(key=c.key, steps=out.steps, after=round(out.after, 2), error=out.error,
                                       token=c.token))
@@ -164,7 +155,8 @@ class Worker:
 
     def run_resync(self) -> bool:
         """Resync one environment that is due; False when none is."""
-        from paas.reconciler.resync import claim_environment, resync_environment
+        from paas.db.resync import claim_environment
+        from paas.reconciler.resync import resync_environment
 
         with pooled(self.engine) as db:
             env = claim_environment(db, self.policy.resync_interval)

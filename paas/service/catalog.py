@@ -2,62 +2,71 @@
 
 from __future__ import annotations
 
-from paas.db.sql import Db, Row
+from typing import Sequence
+
+from paas.db import catalog
+from paas.db.records import AppRecord, EnvironmentRecord
+from paas.db.sql import Db
 from paas.domain import validate as v
 from paas.domain.errors import Conflict, NotFound
 
 
-def get_app(db: Db, name: str) -> Row:
-    v.name(name, "app name")
-    row = db.one("SELECT * FROM apps WHERE name = %(n)s", n=name)
-    if row is None:
-        raise NotFound(f"no app named {name!r} (create it with: paas apps create {name})")
-    return row
+def _app_missing(name: str) -> NotFound:
+    return NotFound(f"no app named {name!r} (create it with: paas apps create {name})")
 
 
-def get_env(db: Db, name: str | None) -> Row:
+def _env_missing(name: str) -> NotFound:
+    return NotFound(f"no environment named {name!r} (see: paas env list)")
+
+
+def _env_name(name: str | None) -> str:
     if not name:
         raise NotFound("no environment given: pass --env or set PAAS_ENV")
-    v.name(name, "environment name")
-    row = db.one("SELECT * FROM environments WHERE name = %(n)s", n=name)
-    if row is None:
-        raise NotFound(f"no environment named {name!r} (see: paas env list)")
-    return row
+    return v.name(name, "environment name")
+
+
+def get_app(db: Db, name: str) -> AppRecord:
+    v.name(name, "app name")
+    app = catalog.find_app(db, name)
+    if app is None:
+        raise _app_missing(name)
+    return app
+
+
+def get_env(db: Db, name: str | None) -> EnvironmentRecord:
+    env = catalog.find_env(db, _env_name(name))
+    if env is None:
+        raise _env_missing(name or "")
+    return env
+
+
+def require_app_env(db: Db, app_name: str, env_name: str | None) -> tuple[AppRecord, EnvironmentRecord]:
+    """Both, in one round trip, or the one-line NotFound for whichever is missing."""
+    v.name(app_name, "app name")
+    env_name = _env_name(env_name)
+    app, env = catalog.app_and_env(db, app_name, env_name)
+    if app is None:
+        raise _app_missing(app_name)
+    if env is None:
+        raise _env_missing(env_name)
+    return app, env
 
 
 def create_env(db: Db, name: str, region: str, cluster: str, *, listener_arn: str | None = None,
-               vpc_id: str | None = None, subnets: list[str] | None = None,
-               security_groups: list[str] | None = None, role_arn: str | None = None,
-               endpoint_url: str | None = None, require_message: bool = False) -> Row:
+               vpc_id: str | None = None, subnets: Sequence[str] = (), security_groups: Sequence[str] = (),
+               role_arn: str | None = None, require_message: bool = False) -> EnvironmentRecord:
     v.name(name, "environment name")
-    row = db.one(
-        """
-        INSERT INTO environments (name, region, cluster, listener_arn, vpc_id, subnets, security_groups,
-                                  role_arn, endpoint_url, require_message)
-        VALUES (%(name)s, %(region)s, %(cluster)s, %(listener)s, %(vpc)s, %(subnets)s, %(sgs)s,
-                %(role)s, %(endpoint)s, %(req)s)
-        ON CONFLICT (name) DO NOTHING
-        RETURNING *
-        """,
-        name=name, region=region, cluster=cluster, listener=listener_arn, vpc=vpc_id,
-        subnets=list(subnets or []), sgs=list(security_groups or []), role=role_arn,
-        endpoint=endpoint_url, req=require_message,
-    )
+    row = catalog.insert_env(db, name, region, cluster, listener_arn=listener_arn, vpc_id=vpc_id, subnets=subnets,
+                             security_groups=security_groups, role_arn=role_arn, require_message=require_message)
     if row is None:
         raise Conflict(f"environment {name!r} already exists")
     return row
 
 
-def create_app(db: Db, name: str, app_type: str = "web", team: str | None = None) -> Row:
+def create_app(db: Db, name: str, app_type: str = "web", team: str | None = None) -> AppRecord:
     v.name(name, "app name")
     v.choice(app_type, v.APP_TYPES, "app type")
-    row = db.one(
-        """
-        INSERT INTO apps (name, app_type, team) VALUES (%(n)s, %(t)s, %(team)s)
-        ON CONFLICT (name) DO NOTHING RETURNING *
-        """,
-        n=name, t=app_type, team=team,
-    )
+    row = catalog.insert_app(db, name, app_type, team)
     if row is None:
         raise Conflict(f"app {name!r} already exists")
     return row

@@ -1,9 +1,16 @@
-"""Deploy, config, scale, secret and rollback requests: each a new release plus a deployment.
+"""Deploy, config, secret, scale and rollback requests: each a new release plus a deployment.
 
-Every request runs in the caller's single transaction: the queue row is locked first (see
-`paas.db.queue.enqueue`), so concurrent requests for one app+environment are serialised and
-release versions stay consecutive with no gaps; then the release, the deployment, the events
-and the NOTIFY are written together, or nothing is.
+The rules, each stated once here and enforced by the storage layer's queries:
+
+- A request locks its app+environment's queue row first, so versions stay consecutive, and
+  writes release, deployment, events and NOTIFY in the caller's one transaction, or nothing.
+- Config, secret and scale requests build on the newest release that is live or on its way
+  (`paas.db.requests.base_release`), never on one that failed, was rolled back, aborted or
+  cancelled. A rejected image comes back only through an explicit `paas deploy` of it, or
+  `paas rollback --to` its release (with a warning).
+- `paas rollback` restores the target's image, config version and manifest and keeps the
+  formation as it is now (like Heroku); `--with-formation` takes the target's too. The default
+  target is the release that was live before the current one.
 """
 
 from __future__ import annotations
@@ -11,13 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from paas.db import queue
-from paas.db.events import event
-from paas.db.sql import Db, Row, jsonb
+from paas.db import catalog, requests
+from paas.db.records import AppRecord, BaseRelease, EnvironmentRecord, ProcessRecord, ReleaseRecord
+from paas.db.sql import Db
 from paas.domain import validate as v
-from paas.domain.errors import Conflict, NotFound, UserError
+from paas.domain.errors import NotFound, UserError
 from paas.domain.manifest import Manifest, default_manifest
-from paas.service.catalog import get_app, get_env
+from paas.service.catalog import require_app_env
 
 
 @dataclass
@@ -43,95 +50,28 @@ class Requested:
         }
 
 
-def new_config_version(db: Db, app_id: int, env_id: int, vars_: dict[str, str],
-                       secrets: dict[str, Any], actor: str) -> Row:
-    return db.one(
-        """
-        INSERT INTO config_versions (app_id, environment_id, version, vars, secrets, actor)
-        SELECT %(a)s, %(e)s, COALESCE(max(version), 0) + 1, %(vars)s::jsonb, %(secrets)s::jsonb, %(actor)s
-          FROM config_versions WHERE app_id = %(a)s AND environment_id = %(e)s
-        RETURNING *
-        """,
-        a=app_id, e=env_id, vars=jsonb(vars_), secrets=jsonb(secrets), actor=actor,
-    )
+def _open(db: Db, app_name: str, env_name: str | None) -> tuple[AppRecord, EnvironmentRecord, BaseRelease | None]:
+    app, env = require_app_env(db, app_name, env_name)
+    requests.lock_for_request(db, app.id, env.id)
+    return app, env, requests.base_release(db, app.id, env.id)
 
 
-def _sync_processes(db: Db, app_id: int, manifest: Manifest) -> None:
-    procs = list(manifest.processes.values())
-    db.execute(
-        """
-        INSERT INTO processes (app_id, name, command, port, health_check_path)
-        SELECT %(a)s, * FROM unnest(%(n)s::text[], %(c)s::text[], %(p)s::int[], %(h)s::text[])
-        ON CONFLICT (app_id, name) DO UPDATE
-           SET command = EXCLUDED.command, port = EXCLUDED.port, health_check_path = EXCLUDED.health_check_path
-        """,
-        a=app_id, n=[p.name for p in procs], c=[p.command for p in procs], p=[p.port for p in procs],
-        h=[p.health_check_path for p in procs],
-    )
-
-
-def _create(db: Db, app: Row, env: Row, *, kind: str, image: v.ImageRef, config_version_id: int,
-            formation: dict[str, Any], manifest: Manifest, strategy: str, actor: str,
-            message: str | None, options: dict[str, Any], copied_from_id: int | None = None) -> Requested:
-    """The one place a release and its deployment are born."""
+def _create(db: Db, app: AppRecord, env: EnvironmentRecord, *, kind: str, image: v.ImageRef,
+            config_version_id: int, formation: dict[str, Any], manifest: Manifest, strategy: str, actor: str,
+            message: str | None, copied_from_id: int | None = None, canary_steps: list[int] | None = None,
+            pause_at: int | None = None, requested: dict[str, Any] | None = None) -> Requested:
+    """The one place a release and its deployment are born (two statements: the request path is
+    measured in round trips, bench/cli_latency)."""
     if env.require_message and not (message and message.strip()):
         raise UserError(f"environment {env.name!r} requires a message: add -m \"why\"")
     v.choice(strategy, v.STRATEGIES, "strategy")
-    # The caller holds the app+environment's queue-row lock (`_locked`), so the version below
-    # cannot race. Two statements: the release, then the deployment with everything it implies
-    # (pending ones superseded, their events and its own, the NOTIFY) — the request path is
-    # measured in round trips (bench/cli_latency).
-    rel = db.one(
-        """
-        WITH img AS (
-            INSERT INTO images (reference, repository, tag, digest) VALUES (%(ref)s, %(repo)s, %(tag)s, %(dig)s)
-            ON CONFLICT (reference) DO UPDATE SET reference = EXCLUDED.reference
-            RETURNING id
-        )
-        INSERT INTO releases (app_id, environment_id, version, kind, image_id, image_digest,
-                              config_version_id, formation, manifest, copied_from_id, actor, message)
-        SELECT %(a)s, %(e)s, COALESCE(max(r.version), 0) + 1, %(k)s, (SELECT id FROM img), %(dig)s, %(cv)s,
-               %(f)s::jsonb, %(m)s::jsonb, %(cf)s, %(actor)s, %(msg)s
-          FROM releases r WHERE r.app_id = %(a)s AND r.environment_id = %(e)s
-        RETURNING id, version
-        """,
-        a=app.id, e=env.id, k=kind, ref=str(image), repo=image.repository, tag=image.tag, dig=image.digest,
-        cv=config_version_id, f=jsonb(formation), m=jsonb(manifest.to_json()), cf=copied_from_id,
-        actor=actor, msg=message,
-    )
-    version = rel.version
-    row = db.one(
-        """
-        WITH dep AS (
-            INSERT INTO deployments (app_id, environment_id, release_id, strategy, options, actor, message)
-            VALUES (%(a)s, %(e)s, %(r)s, %(s)s, %(o)s::jsonb, %(actor)s, %(msg)s) RETURNING id
-        ), sup AS (
-            UPDATE deployments SET state = 'superseded', finished_at = now(),
-                   superseded_by_id = (SELECT id FROM dep)
-             WHERE app_id = %(a)s AND environment_id = %(e)s AND state = 'pending'
-            RETURNING id
-        ), sup_events AS (
-            INSERT INTO deployment_events (deployment_id, kind, message, data, actor)
-            SELECT sup.id, 'superseded',
-                   'superseded by deployment ' || (SELECT id FROM dep) || ' (v' || %(v)s || ') before it started',
-                   jsonb_build_object('superseded_by', (SELECT id FROM dep)), %(actor)s
-              FROM sup
-        ), req_event AS (
-            INSERT INTO deployment_events (deployment_id, kind, message, data, actor)
-            SELECT dep.id, 'requested', %(what)s,
-                   %(data)s::jsonb || jsonb_build_object('superseded',
-                       COALESCE((SELECT jsonb_agg(id ORDER BY id) FROM sup), '[]'::jsonb)), %(actor)s
-              FROM dep
-        )
-        SELECT (SELECT id FROM dep) AS id, ARRAY(SELECT id FROM sup ORDER BY id) AS superseded,
-               pg_notify(%(chan)s, %(key)s) AS notified
-        """,
-        a=app.id, e=env.id, r=rel.id, s=strategy, o=jsonb(options), actor=actor, msg=message, v=version,
-        what=f"{kind} of v{version} requested ({strategy})",
-        data=jsonb({"kind": kind, "image": str(image), "options": options}),
-        chan=queue.CHANNEL, key=f"{app.id}:{env.id}",
-    )
-    dep_id, superseded = row.id, list(row.superseded)
+    rel_id, version = requests.insert_release(
+        db, app.id, env.id, kind=kind, image=str(image), repository=image.repository, tag=image.tag,
+        digest=image.digest, config_version_id=config_version_id, formation=formation,
+        manifest=manifest.to_json(), copied_from_id=copied_from_id, actor=actor, message=message)
+    dep_id, superseded = requests.insert_deployment(
+        db, app.id, env.id, rel_id, version, kind=kind, image=str(image), strategy=strategy, actor=actor,
+        message=message, canary_steps=canary_steps, pause_at=pause_at, requested=requested)
     return Requested(dep_id, version, app.name, env.name, strategy, superseded)
 
 
@@ -144,63 +84,51 @@ def _formation(manifest: Manifest, previous: dict[str, Any] | None) -> dict[str,
     return out
 
 
-def deploy(db: Db, app_name: str, env_name: str, image: str, *, actor: str, message: str | None = None,
-           strategy: str | None = None, manifest: Manifest | None = None,
-           options: dict[str, Any] | None = None) -> Requested:
+def _base_config_id(db: Db, app: AppRecord, env: EnvironmentRecord, base: BaseRelease | None, actor: str) -> int:
+    if base is not None:
+        return base.release.config_version_id
+    cfg = requests.latest_config(db, app.id, env.id)  # set before the first deploy
+    return (cfg or requests.insert_config(db, app.id, env.id, {}, {}, actor)).id
+
+
+def deploy(db: Db, app_name: str, env_name: str | None, image: str, *, actor: str, message: str | None = None,
+           strategy: str | None = None, manifest: Manifest | None = None, canary_steps: list[int] | None = None,
+           pause_at: int | None = None) -> Requested:
     ref = v.image_ref(image)
-    app, env, prev, cfg = _locked(db, app_name, env_name)
+    app, env, base = _open(db, app_name, env_name)
     if manifest is None:
-        manifest = Manifest.from_json(prev.manifest) if prev else default_manifest(app.app_type)
-    _sync_processes(db, app.id, manifest)
-    cfg = cfg or new_config_version(db, app.id, env.id, {}, {}, actor)
+        manifest = Manifest.from_json(base.release.manifest) if base else default_manifest(app.app_type)
+    catalog.upsert_processes(db, app.id, [ProcessRecord(p.name, p.command, p.port, p.health_check_path)
+                                          for p in manifest.processes.values()])
     return _create(
-        db, app, env, kind="deploy", image=ref, config_version_id=cfg.id,
-        formation=_formation(manifest, prev.formation if prev else None), manifest=manifest,
+        db, app, env, kind="deploy", image=ref, config_version_id=_base_config_id(db, app, env, base, actor),
+        formation=_formation(manifest, base.release.formation if base else None), manifest=manifest,
         strategy=strategy or manifest.strategy.default, actor=actor, message=message,
-        options=options or {},
+        canary_steps=canary_steps, pause_at=pause_at,
+        requested={"canary_steps": canary_steps, "pause_at": pause_at} if canary_steps or pause_at else None,
     )
 
 
-def _locked(db: Db, app_name: str, env_name: str) -> tuple[Row, Row, Row | None, Row | None]:
-    """App, environment and latest release (and config), read after taking the app+environment's
-    queue lock. Three round trips: this runs on every request."""
-    v.name(app_name, "app name")
-    if env_name:
-        v.name(env_name, "environment name")
-    head = db.one(
-        "SELECT (SELECT row_to_json(a) FROM apps a WHERE a.name = %(a)s) AS app, "
-        "(SELECT row_to_json(e) FROM environments e WHERE e.name = %(e)s) AS env",
-        a=app_name, e=env_name,
-    )
-    if head.app is None:
-        get_app(db, app_name)  # raises the one-line NotFound
-    if head.env is None:
-        get_env(db, env_name)
-    app, env = Row(head.app), Row(head.env)
-    queue.enqueue(db, app.id, env.id, notify=False)
-    latest = db.one(
-        """
-        SELECT (SELECT row_to_json(x) FROM (
-                    SELECT r.*, i.reference AS image FROM releases r JOIN images i ON i.id = r.image_id
-                     WHERE r.app_id = %(a)s AND r.environment_id = %(e)s ORDER BY r.version DESC LIMIT 1) x) AS rel,
-               (SELECT row_to_json(c) FROM (
-                    SELECT * FROM config_versions WHERE app_id = %(a)s AND environment_id = %(e)s
-                     ORDER BY version DESC LIMIT 1) c) AS cfg
-        """,
-        a=app.id, e=env.id,
-    )
-    return app, env, (Row(latest.rel) if latest.rel else None), (Row(latest.cfg) if latest.cfg else None)
+def _follow_on_strategy(base: BaseRelease, manifest: Manifest) -> str:
+    """A change built on a progressive deployment still on its way keeps its gate; otherwise
+    config and scale changes roll (a canary of an env var would double every change's time)."""
+    if not base.live and base.strategy in ("canary", "blue-green"):
+        return base.strategy
+    return manifest.strategy.default if manifest.strategy.default != "canary" else "rolling"
 
 
-def change_config(db: Db, app_name: str, env_name: str, *, actor: str, set_vars: dict[str, str] | None = None,
-                  unset: list[str] | None = None, secrets: dict[str, Any] | None = None,
-                  message: str | None = None, kind: str = "config") -> tuple[Row, Requested | None]:
-    """A new config version, and a release of it when the app has been deployed here before."""
+def change_config(db: Db, app_name: str, env_name: str | None, *, actor: str,
+                  set_vars: dict[str, str] | None = None, unset: list[str] | None = None,
+                  secrets: dict[str, Any] | None = None, message: str | None = None,
+                  kind: str = "config") -> tuple[Any, Requested | None]:
+    """A new config version, and a release of it when the app has a release to build on here."""
     for k in (set_vars or {}):
         v.env_key(k)
     for k in (unset or []):
         v.env_key(k)
-    app, env, prev, cur = _locked(db, app_name, env_name)
+    app, env, base = _open(db, app_name, env_name)
+    cur = (requests.config_by_id(db, base.release.config_version_id) if base
+           else requests.latest_config(db, app.id, env.id))
     vars_ = dict(cur.vars) if cur else {}
     secs = dict(cur.secrets) if cur else {}
     missing = [k for k in (unset or []) if k not in vars_ and k not in secs]
@@ -214,161 +142,100 @@ def change_config(db: Db, app_name: str, env_name: str, *, actor: str, set_vars:
     clash = sorted(set(vars_) & set(secs))
     if clash:
         raise UserError(f"{clash[0]!r} is already a secret; unset it before setting a plain value")
-    cfg = new_config_version(db, app.id, env.id, vars_, secs, actor)
-    if prev is None:
+    cfg = requests.insert_config(db, app.id, env.id, vars_, secs, actor)
+    if base is None:
         return cfg, None
-    manifest = Manifest.from_json(prev.manifest)
+    manifest = Manifest.from_json(base.release.manifest)
     req = _create(
-        db, app, env, kind=kind, image=v.image_ref(prev.image), config_version_id=cfg.id,
-        formation=prev.formation, manifest=manifest, strategy=manifest.strategy.default
-        if manifest.strategy.default != "canary" else "rolling",
-        actor=actor, message=message, options={"config_version": cfg.version},
+        db, app, env, kind=kind, image=v.image_ref(base.release.image), config_version_id=cfg.id,
+        formation=base.release.formation, manifest=manifest, strategy=_follow_on_strategy(base, manifest),
+        actor=actor, message=message, requested={"config_version": cfg.version, "built_on": base.release.version},
     )
     return cfg, req
 
 
-def scale(db: Db, app_name: str, env_name: str, counts: dict[str, int], *, actor: str,
+def scale(db: Db, app_name: str, env_name: str | None, counts: dict[str, int], *, actor: str,
           message: str | None = None) -> Requested:
-    app, env, prev, _ = _locked(db, app_name, env_name)
-    if prev is None:
+    app, env, base = _open(db, app_name, env_name)
+    if base is None:
         raise UserError(f"{app.name} has no release in {env.name} yet: deploy before scaling")
-    unknown = sorted(set(counts) - set(prev.formation))
+    formation = base.release.formation
+    unknown = sorted(set(counts) - set(formation))
     if unknown:
         raise UserError(
-            f"unknown process {unknown[0]!r} for {app.name}: processes are {', '.join(sorted(prev.formation))}"
-        )
-    formation = {k: {**f, "count": counts.get(k, f["count"])} for k, f in prev.formation.items()}
+            f"unknown process {unknown[0]!r} for {app.name}: processes are {', '.join(sorted(formation))}")
+    manifest = Manifest.from_json(base.release.manifest)
     return _create(
-        db, app, env, kind="scale", image=v.image_ref(prev.image), config_version_id=prev.config_version_id,
-        formation=formation, manifest=Manifest.from_json(prev.manifest), strategy="rolling",
-        actor=actor, message=message, options={"scale": counts},
+        db, app, env, kind="scale", image=v.image_ref(base.release.image),
+        config_version_id=base.release.config_version_id,
+        formation={k: {**f, "count": counts.get(k, f["count"])} for k, f in formation.items()},
+        manifest=manifest, strategy=_follow_on_strategy(base, manifest), actor=actor, message=message,
+        requested={"scale": counts, "built_on": base.release.version},
     )
 
 
-def rollback(db: Db, app_name: str, env_name: str, *, actor: str, to_version: int | None = None,
-             message: str | None = None, strategy: str | None = None) -> Requested:
+def _formation_summary(f: dict[str, Any]) -> str:
+    return ", ".join(f"{p}={x.get('count')} ({x.get('cpu')}/{x.get('memory')})" for p, x in sorted(f.items()))
+
+
+def rollback(db: Db, app_name: str, env_name: str | None, *, actor: str, to_version: int | None = None,
+             message: str | None = None, strategy: str | None = None, with_formation: bool = False) -> Requested:
     """A new release copying an older one: history stays append-only."""
-    app, env, prev, _ = _locked(db, app_name, env_name)
-    if prev is None:
+    app, env, base = _open(db, app_name, env_name)
+    if base is None:
         raise UserError(f"{app.name} has no release in {env.name} to roll back")
+    current = base.release  # "now": what is live, or the request on its way that will be
+    notes: list[str] = []
     if to_version is None:
-        # The release that was live before the current one: on a blue-green or canary app the
-        # previous colour still runs it (a weight flip); otherwise it is redeployed.
-        target = db.one(
-            """
-            SELECT r.*, i.reference AS image
-              FROM deployments d
-              JOIN releases r ON r.id = CASE WHEN d.state = 'rolled_back' THEN d.rolled_back_to_id
-                                             ELSE d.release_id END
-              JOIN images i ON i.id = r.image_id
-             WHERE d.app_id = %(a)s AND d.environment_id = %(e)s AND d.state IN ('succeeded', 'rolled_back')
-               AND (r.image_id, r.config_version_id, r.formation) IS DISTINCT FROM
-                   (%(img)s, %(cv)s, %(f)s::jsonb)
-             ORDER BY d.finished_at DESC, d.id DESC LIMIT 1
-            """,
-            a=app.id, e=env.id, img=prev.image_id, cv=prev.config_version_id, f=jsonb(prev.formation),
-        )
+        live_now = _live_release(db, app, env) or current
+        target = requests.previously_live(db, app.id, env.id, live_now)
         if target is None:
-            raise UserError(f"{app.name} has no earlier live release in {env.name} to roll back to "
-                            "(use --to vN)")
+            raise UserError(f"{app.name} has no earlier live release in {env.name} to roll back to (use --to vN)")
     else:
-        target = db.one(
-            """
-            SELECT r.*, i.reference AS image FROM releases r JOIN images i ON i.id = r.image_id
-             WHERE r.app_id = %(a)s AND r.environment_id = %(e)s AND r.version = %(v)s
-            """,
-            a=app.id, e=env.id, v=to_version,
-        )
+        target = requests.release_by_version(db, app.id, env.id, to_version)
         if target is None:
-            raise UserError(f"{app.name} has no release v{to_version} in {env.name} (latest is v{prev.version})")
-    notes = []
-    if target.config_version_id != prev.config_version_id:
+            latest = requests.latest_version(db, app.id, env.id)
+            raise NotFound(f"{app.name} has no release v{to_version} in {env.name} (latest is v{latest})")
+        rejected = requests.rejection(db, target.id)
+        if rejected:
+            notes.append(f"v{target.version} was {rejected.replace('_', ' ')} when it was deployed; "
+                         "rolling back to it deploys it again")
+    if target.config_version_id != current.config_version_id:
         notes.append(f"this rollback also changes config: v{target.version} uses a different config version "
                      "(env vars or secrets) than the current release")
     manifest = Manifest.from_json(target.manifest)
+    formation = _rollback_formation(target, current, with_formation)
+    if formation != target.formation and not with_formation:
+        notes.append(f"formation kept as it is now ({_formation_summary(formation)}); "
+                     f"--with-formation takes v{target.version}'s ({_formation_summary(target.formation)})")
+    elif formation != current.formation:
+        notes.append(f"formation changes: {_formation_summary(current.formation)} → {_formation_summary(formation)}")
     if strategy is None:
         # After a blue-green or canary deploy the previous colour may still run the target:
         # blue-green then makes the rollback one weight flip (or a deploy to the idle colour
         # when it is gone). Rolling apps roll back in place.
-        last = db.scalar(
-            "SELECT strategy FROM deployments WHERE app_id = %(a)s AND environment_id = %(e)s "
-            "AND state = 'succeeded' ORDER BY finished_at DESC LIMIT 1", a=app.id, e=env.id)
+        last = requests.last_finished_strategy(db, app.id, env.id)
         strategy = "blue-green" if last in ("blue-green", "canary") else (
             "rolling" if manifest.strategy.default == "canary" else manifest.strategy.default)
     req = _create(
-        db, app, env, kind="rollback", image=v.image_ref(target.image),
-        config_version_id=target.config_version_id, formation=target.formation, manifest=manifest,
-        strategy=strategy,
-        actor=actor, message=message or f"rollback to v{target.version}",
-        options={"rollback_to": target.version}, copied_from_id=target.copied_from_id or target.id,
+        db, app, env, kind="rollback", image=v.image_ref(target.image), config_version_id=target.config_version_id,
+        formation=formation, manifest=manifest, strategy=strategy, actor=actor,
+        message=message or f"rollback to v{target.version}", copied_from_id=target.copied_from_id or target.id,
+        requested={"rollback_to": target.version, "with_formation": with_formation},
     )
     req.notes.extend(notes)
     return req
 
 
-def cancel(db: Db, deployment_id: int, *, actor: str) -> Row:
-    """Cancel a deployment that has not started; one in progress is cancelled by the worker at a safe point."""
-    dep = db.one("SELECT * FROM deployments WHERE id = %(i)s FOR UPDATE", i=deployment_id)
-    if dep is None:
-        raise NotFound(f"no deployment {deployment_id}")
-    if dep.state == "pending":
-        db.execute("UPDATE deployments SET state = 'cancelled', finished_at = now() WHERE id = %(i)s",
-                   i=deployment_id)
-        event(db, deployment_id, "cancelled", "cancelled before it started", actor=actor)
-    elif dep.state == "in_progress":
-        opts = dict(dep.options)
-        if opts.get("cancel_requested"):
-            raise Conflict(f"deployment {deployment_id} is already being cancelled")
-        opts["cancel_requested"] = True
-        db.execute("UPDATE deployments SET options = %(o)s::jsonb WHERE id = %(i)s", o=jsonb(opts), i=deployment_id)
-        event(db, deployment_id, "cancel_requested",
-              "cancel requested: the worker rolls back to the last known-good release at the next safe point",
-              actor=actor)
-        queue.enqueue(db, dep.app_id, dep.environment_id)
-    else:
-        raise Conflict(f"deployment {deployment_id} is already {dep.state}")
-    return db.one("SELECT * FROM deployments WHERE id = %(i)s", i=deployment_id)
+def _live_release(db: Db, app: AppRecord, env: EnvironmentRecord) -> ReleaseRecord | None:
+    from paas.db import reads
+
+    live = reads.live(db, app.id, env.id)
+    return None if live is None else requests.release_by_version(db, app.id, env.id, live.release_version)
 
 
-def _in_flight(db: Db, app_name: str, env_name: str, verb: str) -> Row:
-    app, env = get_app(db, app_name), get_env(db, env_name)
-    dep = db.one(
-        """
-        SELECT * FROM deployments WHERE app_id = %(a)s AND environment_id = %(e)s
-           AND state IN ('pending', 'in_progress') ORDER BY id DESC LIMIT 1 FOR UPDATE
-        """,
-        a=app.id, e=env.id,
-    )
-    if dep is None:
-        raise UserError(f"nothing to {verb}: {app.name} has no deployment in flight in {env.name}")
-    return dep
-
-
-def promote(db: Db, app_name: str, env_name: str, *, actor: str) -> Row:
-    """Release a canary held by --pause-at (the gate must still pass)."""
-    dep = _in_flight(db, app_name, env_name, "promote")
-    if dep.strategy != "canary" or dep.options.get("pause_at") is None:
-        raise UserError(f"nothing to promote: deployment {dep.id} is {dep.strategy} without --pause-at")
-    if dep.options.get("promote_requested"):
-        raise UserError(f"deployment {dep.id} is already promoted")
-    db.execute("UPDATE deployments SET options = options || '{\"promote_requested\": true}'::jsonb WHERE id = %(i)s",
-               i=dep.id)
-    event(db, dep.id, "promote_requested", "promotion requested", actor=actor)
-    queue.enqueue(db, dep.app_id, dep.environment_id)
-    return dep
-
-
-def abort(db: Db, app_name: str, env_name: str, *, actor: str) -> Row:
-    """Roll the deployment in flight back at once (traffic first, in one call)."""
-    dep = _in_flight(db, app_name, env_name, "abort")
-    if dep.state == "pending":
-        db.execute("UPDATE deployments SET state = 'cancelled', finished_at = now() WHERE id = %(i)s", i=dep.id)
-        event(db, dep.id, "cancelled", "aborted before it started", actor=actor)
-        return dep
-    if dep.options.get("abort_requested"):
-        raise UserError(f"deployment {dep.id} is already being aborted")
-    db.execute("UPDATE deployments SET options = options || '{\"abort_requested\": true}'::jsonb WHERE id = %(i)s",
-               i=dep.id)
-    event(db, dep.id, "abort_requested", "abort requested: rolling back", actor=actor)
-    queue.enqueue(db, dep.app_id, dep.environment_id)
-    return dep
+def _rollback_formation(target: ReleaseRecord, current: ReleaseRecord, with_formation: bool) -> dict[str, Any]:
+    """The target's processes at today's counts and sizes, unless asked for the target's own."""
+    if with_formation:
+        return dict(target.formation)
+    return {p: dict(current.formation.get(p) or f) for p, f in target.formation.items()}

@@ -121,7 +121,7 @@ def test_dry_run_shows_what_gc_then_does(stack, monkeypatch):
     deploy(stack, app, 1)
     app_id = db_value(stack, "SELECT id FROM apps WHERE name = %(n)s", n=app)
     wait_for("the first GC check", lambda: db_value(
-        stack, "SELECT data->'gc'->>'checked_at' FROM observations WHERE app_id = %(a)s", a=app_id))
+        stack, "SELECT gc_checked_at FROM observations WHERE app_id = %(a)s", a=app_id))
     for n in (2, 3, 4):
         deploy(stack, app, n)
     wait_for("v4 known-good", lambda: db_value(
@@ -169,7 +169,7 @@ def test_dry_run_shows_what_gc_then_does(stack, monkeypatch):
 
     worker = stack.workers[-1][0]
     wait_for("the GC check recorded", lambda: db_value(
-        stack, "SELECT data->'gc'->>'request_handled' FROM observations WHERE app_id = %(a)s", a=app_id))
+        stack, "SELECT gc_request_handled_id FROM observations WHERE app_id = %(a)s", a=app_id))
     time.sleep(0.5)
     reset()
     passes = worker.passes

@@ -103,7 +103,12 @@ def test_config_scale_secret_and_rollback_each_converge(stack):
     assert r.code == 0, r.err
     td = task_definition(stack, service(stack, app)["taskDefinition"])
     assert "GREETING" not in {e["name"] for e in td["containerDefinitions"][0].get("environment", [])}
-    assert service(stack, app)["desiredCount"] == 1  # v1's formation
+    assert service(stack, app)["desiredCount"] == 3  # a rollback keeps today's formation
+    assert "--with-formation" in r.err  # and says so
+
+    r = stack.paas("rollback", app, "--to", "v1", "--with-formation", "--wait")
+    assert r.code == 0, r.err
+    assert service(stack, app)["desiredCount"] == 1  # v1's formation, asked for
 
 
 def test_crash_looping_image_rolls_back_to_known_good(stack):
@@ -130,8 +135,7 @@ def test_permanent_aws_error_fails_the_deployment_with_awss_message(stack):
     app = stack.app()
     r = stack.paas("env", "create", "broken", "--region", "us-east-1", "--cluster", "no-such-cluster",
                    "--listener-arn", stack.boot["listener_arn"], "--vpc-id", stack.boot["vpc_id"],
-                   "--subnets", ",".join(stack.boot["subnets"]),
-                   "--endpoint-url", stack.emulator.endpoint_url)
+                   "--subnets", ",".join(stack.boot["subnets"]))
     assert r.code == 0, r.err
     stack.start_worker()
     r = stack.paas("deploy", app, "--image", "shop:1", "--env", "broken", "--wait")

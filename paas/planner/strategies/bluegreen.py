@@ -15,7 +15,7 @@ from paas.planner.strategies import common
 
 
 def choose_colours(d: Desired, dep: DeploymentSpec, obs: Observed) -> s.Step | None:
-    if "colours" in dep.options:
+    if dep.colours:
         return None
     colours = {}
     for p in dep.release.processes:
@@ -29,7 +29,7 @@ def choose_colours(d: Desired, dep: DeploymentSpec, obs: Observed) -> s.Step | N
 
 
 def new_colour(dep: DeploymentSpec, p: str) -> str:
-    return dep.options.get("colours", {}).get(p, "blue")
+    return dep.colours.get(p, "blue")
 
 
 def start_new_colour(d: Desired, dep: DeploymentSpec, obs: Observed, policy: Policy,
@@ -80,8 +80,8 @@ def revert(d: Desired, dep: DeploymentSpec, obs: Observed, policy: Policy) -> s.
         svc = obs.services.get(name)
         if svc is not None and svc.status == "ACTIVE" and svc.desired > 0 and d.current is not None:
             return s.ScaleService(f"scale {name} (v{dep.release.version}) down", p, d.env.cluster, name, 0)
-    state = dep.options.get("fail_state") or common.finish_state(dep)
-    return s.Finish(f"traffic back on v{dep.target.version}: {dep.options.get('rollback_reason', '')}".rstrip(": "),
+    state = dep.end_state or common.finish_state(dep)
+    return s.Finish(f"traffic back on v{dep.target.version}: {dep.rollback_reason or ''}".rstrip(": "),
                     dep.id, state)
 
 
@@ -105,8 +105,8 @@ def plan(d: Desired, dep: DeploymentSpec, obs: Observed, policy: Policy, now: da
         return step
     if dep.rolling_back:
         return revert(d, dep, obs, policy)
-    if dep.options.get("cancel_requested") or dep.options.get("abort_requested"):
-        return common.failure(d, dep, "aborted by request")
+    if dep.cancel_requested or dep.abort_requested:
+        return common.failure(d, dep, "cancelled by request" if dep.cancel_requested else "aborted by request")
     step = start_new_colour(d, dep, obs, policy, now)
     if step is not None:
         return step
@@ -119,8 +119,8 @@ def plan(d: Desired, dep: DeploymentSpec, obs: Observed, policy: Policy, now: da
     step = retire_old_workers(d, dep, obs)
     if step is not None:
         return step
-    if dep.options.get("rollback_to"):
-        return s.Finish(f"rolled back to v{dep.options['rollback_to']} (as v{dep.release.version}): traffic is on "
+    if dep.release.copied_from is not None:
+        return s.Finish(f"rolled back to v{dep.release.copied_from} (as v{dep.release.version}): traffic is on "
                         "the colour running it", dep.id, "succeeded")
     return s.Finish(f"v{dep.release.version} serving 100% on the new colour; the previous colour stays up "
                     "for instant rollback", dep.id, "succeeded")

@@ -19,7 +19,7 @@ from paas.planner.strategies import bluegreen, common
 
 
 def steps_of(dep: DeploymentSpec) -> list[int]:
-    return list(dep.options.get("steps") or dep.release.manifest.strategy.canary_steps)
+    return list(dep.canary_steps or dep.release.manifest.strategy.canary_steps)
 
 
 def web_processes(dep: DeploymentSpec) -> list[str]:
@@ -31,8 +31,8 @@ def gate_step(d: Desired, dep: DeploymentSpec, obs: Observed, policy: Policy, no
               p: str, weight: int) -> tuple[s.Step | None, dict]:
     """Judge the step the canary is at; (None, evidence) once it passed its bake and may move on."""
     t = dep.release.manifest.strategy
-    bake = float(dep.options.get("bake_seconds") or t.bake_seconds or policy.bake)
-    deadline = float(dep.options.get("step_deadline_seconds") or t.step_deadline_seconds or policy.rollout_deadline)
+    bake = float(dep.bake_seconds or t.bake_seconds or policy.bake)
+    deadline = float(dep.step_deadline_seconds or t.step_deadline_seconds or policy.rollout_deadline)
     shifted_at = dep.applied.get(f"ShiftTraffic:{p}:{weight}")
     if shifted_at is None:  # the shift was made by an earlier worker whose event was lost: restart the clock
         shifted_at = now
@@ -57,8 +57,8 @@ def gate_step(d: Desired, dep: DeploymentSpec, obs: Observed, policy: Policy, no
     if verdict.verdict == "inconclusive" or elapsed < bake:
         what = "baking" if verdict.verdict == "pass" else "inconclusive"
         return s.Wait(f"canary at {weight}%: {what} ({elapsed:.0f}s of {bake:.0f}s)", policy.poll_interval,
-                      evidence), evidence
-    if dep.options.get("pause_at") == weight and not dep.options.get("promote_requested"):
+                      evidence, topic=f"canary {p} at {weight}%: {what}"), evidence
+    if dep.pause_at == weight and not dep.promote_requested:
         return s.Wait(f"canary paused at {weight}%: gate passed; run `paas promote {d.app}` to continue",
                       policy.poll_interval, evidence), evidence
     return None, evidence
@@ -77,8 +77,8 @@ def plan(d: Desired, dep: DeploymentSpec, obs: Observed, policy: Policy, now: da
         return step
     if dep.rolling_back:
         return bluegreen.revert(d, dep, obs, policy)
-    if dep.options.get("cancel_requested") or dep.options.get("abort_requested"):
-        return common.failure(d, dep, "aborted by request")
+    if dep.cancel_requested or dep.abort_requested:
+        return common.failure(d, dep, "cancelled by request" if dep.cancel_requested else "aborted by request")
     step = bluegreen.start_new_colour(d, dep, obs, policy, now)
     if step is not None:
         return step

@@ -153,10 +153,8 @@ def failure(d: Desired, dep: DeploymentSpec, reason: str) -> s.Step:
 
 
 def deadline_passed(dep: DeploymentSpec, policy: Policy, now: datetime) -> bool:
-    started = dep.options.get("rollback_started_at") if dep.rolling_back else None
-    if started:
-        started = datetime.fromisoformat(started)
-    else:
+    started = dep.rollback_started_at if dep.rolling_back else None
+    if started is None:
         started = dep.started_at or dep.created_at
     return (now - started).total_seconds() > policy.rollout_deadline
 
@@ -164,7 +162,7 @@ def deadline_passed(dep: DeploymentSpec, policy: Policy, now: datetime) -> bool:
 def finish_state(dep: DeploymentSpec) -> str:
     if not dep.rolling_back:
         return "succeeded"
-    return "cancelled" if dep.options.get("cancel_requested") else "rolled_back"
+    return "cancelled" if dep.cancel_requested else "rolled_back"
 
 
 def steady(d: Desired, obs: Observed, policy: Policy, now: datetime) -> s.Step:

@@ -15,8 +15,8 @@ from paas.planner.strategies import common
 
 
 def plan(d: Desired, dep: DeploymentSpec, obs: Observed, policy: Policy, now: datetime) -> s.Step:
-    if dep.options.get("cancel_requested") and not dep.rolling_back:
-        return common.failure(d, dep, "cancelled by request")
+    if (dep.cancel_requested or dep.abort_requested) and not dep.rolling_back:
+        return common.failure(d, dep, "cancelled by request" if dep.cancel_requested else "aborted by request")
     target = dep.target
     step = (common.stack_step(d, target, obs, policy, dep)
             or common.task_definition_step(d, target, obs)
