@@ -146,8 +146,16 @@ def test_pause_at_holds_until_promote(stack):
         time.sleep(0.2)
     else:
         pytest.fail("never paused")
-    time.sleep(1)
+    # the worker keeps polling the paused canary; its timeline records the pause once, not per poll
+    worker = stack.workers[-1][0]
+    seen = worker.passes
+    deadline = time.monotonic() + 60
+    while worker.passes < seen + 10 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert worker.passes >= seen + 10
     assert stack.deployment(dep)["state"] == "in_progress"
+    paused = [e for e in events(stack, dep, "gate") if "paused" in e["message"]]
+    assert len(paused) == 1, [e["message"] for e in paused]
     assert stack.paas("promote", app).code == 0
     assert stack.wait_state(dep)["state"] == "succeeded"
 
