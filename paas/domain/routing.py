@@ -158,34 +158,49 @@ def refuse_second_catch_all(new: Routing, existing: Iterable[Rule], owner: str =
 
 def allocate_priority(taken: Iterable[int], spec: tuple[int, int], existing: Sequence[Rule] = (),
                       *, routing: Routing | None = None, owner: str = "") -> int:
-    """A free priority that puts the rule after every more specific existing rule and before every
-    broader one, as near `preferred_priority(spec)` as the free numbers allow.
+    """A free priority that puts the rule after every existing rule it must follow and before every
+    rule it must precede, as near `preferred_priority(spec)` as the free numbers allow (or, when
+    that position is outside the allowed interval, as near its middle).
 
-    `taken`: every priority in use on the listener (also rules paas does not own). `existing`: the
-    rules whose conditions are known. With `routing` given, a second catch-all and a rule that
-    matches exactly what another owner's rule matches are refused (UserError). No room between
-    the neighbours: Conflict (the listener needs renumbering).
+    A rule must precede the rules of a broader specificity and, with `routing` given, every rule
+    that covers it (matches all its requests); it must follow the narrower ones and those it
+    covers. `taken`: every priority in use on the listener (rules paas does not own too).
+    `existing`: the rules whose conditions are known; those of `owner` itself (a rule being
+    re-allocated) keep their numbers but set no order. With `routing` given, a second catch-all
+    and a rule matching exactly what another owner's rule matches are refused (UserError). No
+    room between the neighbours: Conflict (the listener needs renumbering).
     """
     used = set(taken) | {r.priority for r in existing}
+    others = [r for r in existing if not (owner and r.owner == owner)]
     if routing is not None:
-        refuse_second_catch_all(routing, existing, owner)
-        for r in existing:
-            if r.owner != owner and r.routing.key == routing.key:
+        refuse_second_catch_all(routing, others, owner)
+        for r in others:
+            if r.routing.key == routing.key:
                 raise UserError(f"the listener already routes these requests to {r.owner or f'priority {r.priority}'}")
+
+    def precedes(r: Rule) -> bool:  # r must come before the new rule
+        return _before(r.specificity, spec) or (routing is not None and covers(routing, r.routing))
+
+    def follows(r: Rule) -> bool:  # r must come after the new rule
+        return _before(spec, r.specificity) or (routing is not None and covers(r.routing, routing))
+
     lo, hi = limits.RULE_PRIORITY
-    after = max((r.priority for r in existing if _before(r.specificity, spec)), default=lo - 1)
-    before = min((r.priority for r in existing if _before(spec, r.specificity)), default=hi + 1)
+    after = max((r.priority for r in others if precedes(r)), default=lo - 1)
+    before = min((r.priority for r in others if follows(r)), default=hi + 1)
     if after >= before:
-        raise Conflict(f"no priority fits: a more specific rule has priority {after} and a broader one {before}; "
-                       "the listener's rules need renumbering")
-    want = min(max(preferred_priority(spec), after + 1), before - 1)
+        raise Conflict(f"no priority fits: a rule that must come first has priority {after} and one that must "
+                       f"come later {before}; the listener's rules need renumbering")
+    want = preferred_priority(spec)
+    if not after < want < before:  # squeezed by rules placed elsewhere: the middle leaves room on both sides
+        want = (after + before) // 2
     for delta in range(0, hi - lo + 1):
         for p in (want - delta, want + delta):
             if after < p < before and p not in used:
                 return p
         if want - delta <= after and want + delta >= before:
             break
-    raise Conflict(f"no free listener-rule priority between {after} and {before}")
+    raise Conflict(f"no free listener-rule priority between {after} and {before}: the listener's rules need "
+                   "renumbering")
 
 
 # --------------------------------------------------------------------------- shadowing
