@@ -197,7 +197,7 @@ def _process(pname: str, raw: Any) -> ProcessSpec:
         hc_raw = mk.read(hc_raw, mk.HEALTH_CHECK, f"[{where}.health_check]")
         vals = {k: mk.get(hc_raw, k, mk.HEALTH_CHECK, f"{where}.health_check") for k in mk.HEALTH_CHECK.keys}
         if "path" in hc_raw:
-            if path is not None and path != vals["path"]:
+            if path is not None:
                 raise UserError(f"paas.toml: {where} gives health_check_path and health_check.path: keep one")
             path = vals["path"]
         del vals["path"]

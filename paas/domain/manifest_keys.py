@@ -39,6 +39,7 @@ class Key:
     items: "Key | None" = None  # list: each item
     min_items: int | None = None
     max_items: int | None = None
+    unique: bool = False  # list: no item twice
     keys: dict[str, "Key"] = field(default_factory=dict)  # table: its keys
     each: "Key | None" = None  # tables: each named table (key names match `pattern`)
     check: Callable[[Any, str], Any] | None = None  # extra rule for the value, after the table's
@@ -77,7 +78,7 @@ HEALTH_CHECK = Key("table", "Target-group health check and ECS grace period of a
 
 ROUTING = Key("table", "Listener-rule conditions: at most 5 values and 5 wildcards in total.", keys={
     "paths": Key("list", "Path patterns (case-sensitive; * and ? wildcards).", default=[routing.CATCH_ALL],
-                 label="routing.paths", min_items=1, max_items=limits.RULE_CONDITION_VALUES_MAX,
+                 label="routing.paths", min_items=1, max_items=limits.RULE_CONDITION_VALUES_MAX, unique=True,
                  items=Key("string", max_length=limits.RULE_VALUE_MAX, pattern=routing.PATH_PATTERN,
                            check=routing.path_pattern, label="routing.paths value")),
     "host": Key("string", "Host name (case-insensitive; * and ? wildcards; letters after the last '.').",
@@ -94,7 +95,7 @@ PROCESS = Key("table", "One process type, run as ECS services; with a port it is
                   minimum=min(_fargate_memories()), maximum=max(_fargate_memories())),
     "count": Key("integer", "Tasks to run on the first deploy (later: paas scale).", default=1, minimum=0,
                  maximum=1000),
-    "health_check_path": Key("string", "Same as health_check.path (the older spelling).",
+    "health_check_path": Key("string", "Same as health_check.path (the older spelling; give one of them).",
                              max_length=limits.HEALTH_CHECK_PATH_MAX, pattern=health.PATH_PATTERN,
                              check=health.path),
     "health_check": HEALTH_CHECK,
@@ -203,6 +204,8 @@ def read(value: Any, key: Key, where: str) -> Any:
                 key.max_items is not None and len(value) > key.max_items):
             raise UserError(f"invalid {what}: {len(value)} items, expected {key.min_items}-{key.max_items}")
         value = [read(x, key.items, f"{where}[{i}]") for i, x in enumerate(value)]
+        if key.unique and len(set(map(repr, value))) != len(value):
+            raise UserError(f"invalid {what}: an item is given twice")
     if key.check is not None:
         value = key.check(value, what)
     return value

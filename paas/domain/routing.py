@@ -29,7 +29,8 @@ from paas.domain.errors import Conflict, UserError
 from paas.domain.validate import show
 
 PATH_PATTERN = r"""^/[A-Za-z0-9_.$/~"'@:+&*?-]{0,127}$"""
-HOST_PATTERN = r"^[A-Za-z0-9*?.-]{0,126}\.[A-Za-z]{1,126}$"
+HOST_PATTERN = r"^(?:[A-Za-z0-9*?-]+\.)+[A-Za-z]+$"  # non-empty labels, letters after the last '.'
+
 _PATH_RE = re.compile(PATH_PATTERN[1:-1], re.ASCII)
 _HOST_RE = re.compile(HOST_PATTERN[1:-1], re.ASCII)
 CATCH_ALL = "/*"
@@ -66,8 +67,7 @@ def path_pattern(value: object, what: str = "routing path") -> str:
 
 
 def host(value: object, what: str = "routing.host") -> str:
-    if (not isinstance(value, str) or len(value) > limits.RULE_VALUE_MAX or not _HOST_RE.fullmatch(value)
-            or ".." in value or value.startswith(".")):
+    if not isinstance(value, str) or len(value) > limits.RULE_VALUE_MAX or not _HOST_RE.fullmatch(value):
         raise UserError(f"invalid {what} {show(value)}: expected a host name like shop.example.com or "
                         "*.example.com (letters, digits, '-', '.', wildcards * ?; letters after the last '.')")
     return value
