@@ -8,40 +8,23 @@ one line that names the bad value and the rule.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from paas.domain import limits
 from paas.domain.errors import UserError
+from paas.domain.image import ImageRef, image_ref  # noqa: F401  (re-exported: v.image_ref)
+from paas.domain.text import CONTROL_RE, SURROGATE_RE, line, show  # noqa: F401  (re-exported)
 
 # Every pattern is ASCII-only (re.ASCII, explicit classes): \w and \d would otherwise accept
 # 'ü' or '٣', which AWS, Docker and Postgres' checks do not.
 NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,29}", re.ASCII)
 ENV_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 SECRET_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}", re.ASCII)
-# Characters that forge or garble a line of terminal output or a log record: C0 and C1 controls
-# (newline, ESC of ANSI sequences, BEL, NUL), line/paragraph separators, bidi overrides, and
-# lone surrogates (undecodable bytes from argv, which no database or AWS API can store).
-CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+_SURROGATE_RE = SURROGATE_RE
 
 APP_TYPES = ("web", "worker", "batch")
 # The deployment strategies, defined here once: the CLI's choices, the manifest's
 # `strategy.default`, the database check constraint and the planner's recipes use this tuple.
 STRATEGIES = ("rolling", "blue-green", "canary")
-
-
-def show(value: object, width: int = 60) -> str:
-    """repr() for an error line: never a newline, never a screenful, never deep recursion."""
-    if value is None or isinstance(value, (str, int, float, bool)):
-        big = isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10 ** 30
-        r = f"<an integer of {value.bit_length()} bits>" if big else repr(value)
-    else:
-        import reprlib
-
-        short = reprlib.Repr()  # keyword arguments only from Python 3.12
-        short.maxlevel, short.maxlist, short.maxdict, short.maxstring, short.maxother = 2, 4, 4, 30, 30
-        r = short.repr(value)
-    return r if len(r) <= width else r[: width - 3] + "..."
 
 
 def name(value: str, what: str = "name") -> str:
@@ -93,19 +76,6 @@ def count(value: object, what: str = "count") -> int:
 
 # --- free text ---------------------------------------------------------------------------
 
-def line(value: object, what: str, max_len: int) -> str:
-    """One line of printable text of at most `max_len` characters (messages, actors, teams)."""
-    if not isinstance(value, str):
-        raise UserError(f"invalid {what}: expected text")
-    if len(value) > max_len:
-        raise UserError(f"invalid {what}: {len(value)} characters, at most {max_len} allowed")
-    m = CONTROL_RE.search(value)
-    if m:
-        raise UserError(f"invalid {what}: control character {show(m.group())} at position {m.start()} "
-                        "(one line of printable text)")
-    return value
-
-
 def message(value: str | None) -> str | None:
     """`--message`: None stays None (whether one is required is the environment's rule)."""
     return None if value is None else line(value, "message", limits.MESSAGE_MAX)
@@ -156,76 +126,6 @@ def fargate_size(cpu: object, memory: object) -> tuple[int, int]:
             f"invalid cpu/memory pair {cpu}/{memory}: Fargate accepts {lo}-{hi} MiB for cpu {cpu}"
         )
     return cpu, memory  # type: ignore[return-value]
-
-
-# --- OCI image references -----------------------------------------------------------------
-# Grammar from distribution/reference (the OCI de-facto grammar), anchored.
-
-_ALNUM = r"[a-z0-9]+"
-_SEP = r"(?:[._]|__|[-]+)"
-_PATH_COMPONENT = rf"{_ALNUM}(?:{_SEP}{_ALNUM})*"
-_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:]+\])(?::(?P<port>[0-9]{{1,5}}))?"
-_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
-_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
-_REFERENCE_RE = re.compile(
-    rf"(?P<name>(?:(?P<domain>{_DOMAIN})/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
-    rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?",
-    re.ASCII,
-)
-_NAME_MAX = 255
-_DIGEST_HEX = {"sha256": 64, "sha384": 96, "sha512": 128}
-
-
-@dataclass(frozen=True)
-class ImageRef:
-    repository: str
-    tag: str | None
-    digest: str | None
-
-    def __str__(self) -> str:
-        s = self.repository
-        if self.tag:
-            s += f":{self.tag}"
-        if self.digest:
-            s += f"@{self.digest}"
-        return s
-
-
-def image_ref(value: str) -> ImageRef:
-    """Parse an OCI image reference; a bare name means tag `latest`, as docker does."""
-    if not isinstance(value, str):
-        raise UserError(f"invalid image reference {show(value)}")
-    m = _REFERENCE_RE.fullmatch(value)
-    if not m:
-        raise UserError(
-            f"invalid image reference {show(value)}: expected [registry/]name[:tag][@sha256:digest]"
-        )
-    repo = m.group("name")
-    domain = m.group("domain")
-    if m.group("port") is not None and not 1 <= int(m.group("port")) <= 65535:
-        raise UserError(f"invalid image reference {show(value)}: the registry port must be 1-65535")
-    # A first component without '.', ':' or 'localhost' is a path, not a registry, and paths
-    # are lowercase only: 'Foo/bar' is rejected here like docker does.
-    if domain and not ("." in domain or ":" in domain or domain == "localhost"):
-        if domain != domain.lower():
-            raise UserError(f"invalid image reference {show(value)}: repository names are lowercase")
-    if len(repo) > _NAME_MAX:
-        raise UserError(f"invalid image reference: repository name longer than {_NAME_MAX} characters")
-    digest = m.group("digest")
-    if digest:
-        # The grammar admits any algorithm; registries and ECS accept the registered ones only
-        # (OCI image spec, go-digest), with lowercase hex of the algorithm's exact length.
-        algo, _, hexpart = digest.partition(":")
-        size = _DIGEST_HEX.get(algo)
-        if size is None:
-            raise UserError(f"invalid image digest {show(digest)}: the algorithm must be sha256, sha384 or sha512")
-        if not re.fullmatch(rf"[0-9a-f]{{{size}}}", hexpart, re.ASCII):
-            raise UserError(f"invalid image digest {show(digest)}: {algo} takes {size} lowercase hex digits")
-    tag = m.group("tag")
-    if tag is None and digest is None:
-        tag = "latest"
-    return ImageRef(repo, tag, digest)
 
 
 # --- durations and key=value pairs -------------------------------------------------------
