@@ -79,7 +79,8 @@ NAMES = [
 
 IMAGES = ["nginx:", "NGINX", "nginx@sha256:abc", "-nginx", "nginx:tag with space", "registry.example.com/",
           "nginx::1", ":1.0", "nginx@sha256:" + "G" * 64, "Foo/bar:1", "nginx:" + "t" * 129, "a" * 256,
-          "nginx@" + SHA.upper(), "", "ngi nx", "nginx:-tag", "nginx/", "/nginx", "nginx//x", "nginx@sha256"]
+          "nginx@" + SHA.upper(), "", "ngi nx", "nginx:-tag", "nginx/", "/nginx", "nginx//x", "nginx@sha256",
+          "shop:ü", "registry.example.com:99999999999/app:1"]
 
 
 def test_invalid_names(paas, world):
@@ -119,6 +120,14 @@ BAD_MANIFESTS = {
     "too many paths": ("[routing]\npaths = [\"/a\", \"/b\", \"/c\", \"/d\", \"/e\", \"/f\"]", "routing.paths"),
     "type unknown": ("type = \"lambda\"", "invalid app type"),
     "huge integer": ("[processes.web]\nport = " + "9" * 5000, "not valid TOML"),
+    "nested 100000 deep": ("x = " + "[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    "NUL in command": ("[processes.web]\ncommand = \"run\\u0000\"", "control character"),
+    "unclosed quote": ("[processes.web]\ncommand = \"sh -c 'x\"", "no closing quotation"),
+    "timeout not below interval": ("[processes.web]\nport = 80\n[processes.web.health_check]\ntimeout = 30",
+                                   "shorter than interval"),
+    "two web processes, one route": ("[processes.web]\nport = 80\n[processes.api]\nport = 81",
+                                     "route the same requests"),
+    "host without a dot": ("[routing]\nhost = \"localhost\"", "routing.host"),
 }
 
 
@@ -174,6 +183,8 @@ REQUESTS = [
      "--pause-at"),
     (["history", "--since", "soon"], "invalid --since"),
     (["history", "--since", "7y"], "invalid --since"),
+    (["history", "--since", "999999999w"], "at most 10 years"),
+    (["config", "set", "checkout", "BIG=" + "x" * 40000, "--env", "staging"], "at most 32768"),
     (["history", "--limit", "-1"], "invalid --limit"),
     (["history", "ghost"], "no app named 'ghost'"),
     (["deployments", "show", "abc"], "not a valid integer"),

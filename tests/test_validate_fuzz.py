@@ -188,10 +188,31 @@ def test_key_values_never_crash(pairs):
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+TEN_YEARS = 10 * 365 * 86400
+
+
 @given(st.integers(0, 10**6), st.sampled_from(list(UNITS)), st.sampled_from(["", " "]))
 def test_durations(n, unit, space):
-    assert v.duration(f"{n}{space}{unit}") == n * UNITS[unit]
+    text = f"{n}{space}{unit}"
+    if n * UNITS[unit] <= TEN_YEARS:
+        assert v.duration(text) == n * UNITS[unit]
+    else:
+        with pytest.raises(UserError, match="at most 10 years"):
+            v.duration(text)
     assert v.duration(str(n)) == n
+
+
+@given(st.text(max_size=20) | st.integers() | st.floats() | st.none())
+@example("999999999w")
+@example("inf")
+@example(float("inf"))
+@example(float("nan"))
+@example(-1)
+@example(10**400)
+def test_seconds_are_finite_and_bounded(x):
+    out = refuses_cleanly(v.seconds, x, "duration")
+    if out is not None:
+        assert isinstance(out, float) and 0 <= out <= TEN_YEARS and out == out
 
 
 @given(st.text(max_size=20))
@@ -200,8 +221,12 @@ def test_durations(n, unit, space):
 @example("1" * 5000 + "s")
 @example("7y")
 @example("-1s")
+@example("999999999w")
+@example("5\u3000m")
 def test_durations_never_crash(s):
-    refuses_cleanly(v.duration, s)
+    n = refuses_cleanly(v.duration, s)
+    if n is not None:
+        assert 0 <= n <= TEN_YEARS
 
 
 @given(st.text(max_size=12))
@@ -261,10 +286,21 @@ def section(allowed: list[str]):
     return st.dictionaries(st.sampled_from(allowed + ["typo"]), values, max_size=len(allowed))
 
 
-process = section(["command", "port", "cpu", "memory", "count", "health_check_path"])
+health_section = st.dictionaries(
+    st.sampled_from(["path", "grace_period", "interval", "timeout", "healthy_threshold", "unhealthy_threshold",
+                     "healthy_codes", "typo"]),
+    values | st.sampled_from(["/ready", "200-299", "30s", 2, 5, 10, 60, 300, 3601]), max_size=4)
+routing_section = st.dictionaries(
+    st.sampled_from(["paths", "host", "typo"]),
+    values | st.sampled_from([["/api/*"], ["/*"], ["/a/*", "/b/*"], "x.example.com", "*.example.com"]), max_size=2)
+process = st.dictionaries(
+    st.sampled_from(["command", "port", "cpu", "memory", "count", "health_check_path", "health_check", "routing",
+                     "typo"]),
+    values | health_section | routing_section | st.sampled_from(["sh -c 'x", "run\u0000", 8080, 9000]), max_size=5)
 manifests = st.fixed_dictionaries({}, optional={
+    "app": st.sampled_from(["shop", "Shop", "a--b"]) | scalars,
     "type": st.sampled_from(["web", "worker", "batch", "lambda"]) | scalars,
-    "processes": st.dictionaries(st.sampled_from(["web", "worker", "Web", "w_1"]), process, max_size=3) | scalars,
+    "processes": st.dictionaries(st.sampled_from(["web", "worker", "api", "Web", "w_1"]), process, max_size=3) | scalars,
     "routing": section(["paths", "host"]),
     "strategy": section(["default", "canary_steps", "bake", "bake_seconds", "step_deadline", "max_5xx_rate",
                          "max_p99_ms", "max_p99_ratio", "min_requests"]),
@@ -272,7 +308,7 @@ manifests = st.fixed_dictionaries({}, optional={
 
 
 @given(manifests)
-@settings(max_examples=300)
+@settings(max_examples=400)
 @example({"processes": {"web": {"port": 8080, "cpu": 512, "memory": 1024}}, "strategy": {"bake": "5m"}})
 def test_manifest_parser_refuses_cleanly(doc):
     text = "\n".join(f"{json.dumps(k)} = {toml_value(val)}" for k, val in doc.items())
@@ -289,3 +325,184 @@ def test_manifest_parser_random_text(text):
 def test_refuses_cleanly_can_fail():
     with pytest.raises(ZeroDivisionError):
         refuses_cleanly(lambda: 1 / 0)
+
+
+# --- every other validator: a value satisfying its documented rule, or UserError -----------
+
+from paas.domain import environment as envs  # noqa: E402
+from paas.domain import gc_policy, health, limits, routing  # noqa: E402
+from paas.domain.manifest import decode_manifest  # noqa: E402
+
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+hostile_text = st.one_of(
+    st.text(max_size=80),
+    st.text(alphabet=st.characters(max_codepoint=0x2070), max_size=40),
+    st.sampled_from(["ok", "a\nb", "\x1b[31mred", "bell\x07", "\u202eevil", "nul\x00", "x" * 1001, "\ud800",
+                     "line\u2028sep", "tab\there", "ü", "٣"]),
+)
+
+
+@pytest.mark.parametrize("fn,limit", [(v.message, limits.MESSAGE_MAX), (v.actor, limits.ACTOR_MAX),
+                                      (v.team, limits.TEAM_MAX)])
+@given(x=hostile_text)
+def test_free_text_is_one_printable_line_of_bounded_length(fn, limit, x):
+    out = refuses_cleanly(fn, x)
+    if out is not None:
+        assert out == x and len(x) <= limit and not CONTROL.search(x)
+    else:
+        assert len(x) > limit or CONTROL.search(x) or (fn is v.actor and not x.strip())
+
+
+@given(st.integers() | st.floats() | st.lists(st.text(max_size=3)) | st.binary(max_size=5) | st.sampled_from(["", "  "]))
+def test_actor_is_non_blank_text(x):
+    assert refuses_cleanly(v.actor, x) is None
+
+
+ASCII_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
+@given(st.text(max_size=12), st.integers(-5, 10**12))
+@example("ü", 80)
+@example("1", 99999999999)
+def test_image_tags_ascii_and_registry_ports_in_range(t, port_):
+    ref = refuses_cleanly(v.image_ref, f"registry.example.com:{port_}/shop:{t}")
+    if ref is not None:
+        assert 1 <= port_ <= 65535 and ASCII_TAG.fullmatch(t)
+        assert ref.tag == t
+
+
+@given(st.text(max_size=60) | st.sampled_from(["/", "/health", "/health?full=1", "/a b", "health", "/\x00",
+                                               "/" + "a" * 1024, "/ü", "/%20"]))
+def test_health_check_paths(p):
+    out = refuses_cleanly(health.path, p)
+    if out is not None:
+        assert p.startswith("/") and len(p) <= 1024 and p.isascii() and " " not in p and not CONTROL.search(p)
+
+
+@given(st.text(alphabet="0123456789,-", max_size=20) | st.text(max_size=10))
+@example("200-399")
+@example("200,302")
+@example("199")
+@example("500")
+@example("399-200")
+@example("200--300")
+def test_healthy_codes_grammar(codes):
+    out = refuses_cleanly(health.healthy_codes, codes)
+    if out is not None:
+        for item in codes.split(","):
+            lo, _, hi = item.partition("-")
+            assert 200 <= int(lo) <= int(hi or lo) <= 499
+
+
+@given(st.text(max_size=140) | st.sampled_from(["/*", "/api/*", "/a?c", "/ü", "/a b", "api/*", "/" + "a" * 128]))
+def test_routing_paths(p):
+    out = refuses_cleanly(routing.path_pattern, p)
+    if out is not None:
+        assert p.startswith("/") and len(p) <= 128
+        assert re.fullmatch(r"""[A-Za-z0-9_.$/~"'@:+&*?-]+""", p)
+
+
+@given(st.text(max_size=140) | st.sampled_from(["shop.example.com", "*.example.com", "localhost", "*",
+                                                "example.c0m", "a..b.com", ".example.com", "EXAMPLE.COM"]))
+def test_routing_hosts(h):
+    out = refuses_cleanly(routing.host, h)
+    if out is not None:
+        assert "." in h and len(h) <= 128 and re.fullmatch(r"[A-Za-z0-9*?.-]+", h)
+        assert h.rsplit(".", 1)[1].isalpha()
+
+
+@given(st.lists(st.sampled_from(["/*", "/a/*", "/b", "/c?", "/d/*/e/*", "/x"]), min_size=1, max_size=7),
+       st.none() | st.sampled_from(["a.example.com", "*.example.com", "*.*.example.com"]))
+def test_rule_limits(paths, h):
+    r = refuses_cleanly(routing.check, routing.Routing(tuple(paths), h))
+    values = paths + ([h] if h else [])
+    ok = (len(values) <= 5 and sum(x.count("*") + x.count("?") for x in values) <= 5
+          and len(set(paths)) == len(paths))
+    assert (r is not None) == ok
+
+
+ENV_CASES = {
+    envs.region: (r"[a-z]{2}(-gov|-iso|-isob)?-[a-z]+-[0-9]{1,2}", ["us-east-1", "us-gov-west-1", "US-EAST-1",
+                                                                      "us-east-1\n", "us-east", "eu-central-22"]),
+    envs.vpc_id: (r"vpc-([0-9a-f]{8}|[0-9a-f]{17})", ["vpc-12345678", "vpc-0123456789abcdef0", "vpc-1",
+                                                      "vpc-0123456789ABCDEF0"]),
+    envs.security_group_id: (r"sg-([0-9a-f]{8}|[0-9a-f]{17})", ["sg-12345678", "sg-", "sg-123456789"]),
+}
+
+
+@pytest.mark.parametrize("fn", list(ENV_CASES))
+@given(data=st.data())
+def test_environment_ids_follow_aws_formats(fn, data):
+    rule, samples = ENV_CASES[fn]
+    x = data.draw(st.sampled_from(samples) | st.from_regex(rule, fullmatch=True) | st.text(max_size=25))
+    out = refuses_cleanly(fn, x)
+    assert (out is not None) == (re.fullmatch(rule, x, re.ASCII) is not None)
+
+
+@given(st.text(max_size=300) | st.sampled_from([
+    "prod", "a" * 256, "arn:aws:ecs:us-east-1:123456789012:cluster/prod", "arn:aws:ecs:us-east-1:1:cluster/x",
+    "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2",
+    "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/net/web/50dc6c495c0c9188/f2f7dc8efc522ab2",
+    "arn:aws:iam::123456789012:role/deployer", "arn:aws:iam::123456789012:role/path/to/deployer",
+    "arn:aws:iam::123456789012:user/x", "http://127.0.0.1:5000", "https://user:pw@host", "ftp://x"]))
+def test_environment_arns_and_urls_follow_their_rules(x):
+    rules = {
+        envs.cluster: lambda s: re.fullmatch(r"[A-Za-z0-9_-]{1,255}", s) or re.fullmatch(
+            r"arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:cluster/[A-Za-z0-9_-]{1,255}", s),
+        envs.listener_arn: lambda s: re.fullmatch(
+            r"arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:listener/app/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}/[0-9a-f]{16}", s),
+        envs.role_arn: lambda s: re.fullmatch(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/\S+", s) and len(s.rsplit("/", 1)[1]) <= 64,
+        envs.endpoint_url: lambda s: re.match(r"https?://[^@/\s]+", s) and not re.search(r"\s|@", s),
+    }
+    for fn, rule in rules.items():
+        out = refuses_cleanly(fn, x)
+        if out is not None:
+            assert out == x and x.isascii() and not CONTROL.search(x) and rule(x), (fn.__name__, x)
+
+
+@given(st.dictionaries(st.text(max_size=8), st.text(max_size=40), max_size=5)
+       | st.sampled_from([{"K": "\x00"}, {"K": "\ud800"}, {"K": "x" * (32 * 1024 + 1)}, {"1K": "v"},
+                          {f"K{i}": "" for i in range(501)}, {f"K{i}": "v" * 1000 for i in range(60)}]))
+def test_config_vars_bounded(d):
+    out = refuses_cleanly(v.config_vars, d)
+    if out is not None:
+        assert len(out) <= 500 and v.config_size(out) <= 48 * 1024
+        assert all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k) and "\x00" not in val for k, val in out.items())
+
+
+@given(st.binary(max_size=64) | st.sampled_from([b"\xff\xfe", b"ok\n", b"\n", b"a\x00b", b"x" * 4097, "é".encode()]))
+def test_secret_values_from_stdin(data):
+    out = refuses_cleanly(v.secret_value, data, "DB_PASSWORD")
+    if out is not None:
+        assert out.strip() and "\x00" not in out and len(out.encode()) <= 4096
+        assert data.decode("utf-8").startswith(out)
+
+
+@given(st.text(max_size=60) | st.sampled_from(["gunicorn app:wsgi", "sh -c 'echo hi", 'echo "unclosed', "a\\",
+                                               "run\x00", "", "   ", "x" * 4097, "a\nb"]))
+def test_commands_split_like_a_shell(c):
+    import shlex
+
+    out = refuses_cleanly(v.command, c)
+    if out is not None:
+        assert shlex.split(c) and len(c) <= 4096 and not CONTROL.search(c)
+
+
+@given(st.dictionaries(st.sampled_from(list(gc_policy.KEYS) + ["typo"]),
+                       st.integers(-5, 10**13) | st.text(max_size=12) | st.floats() | st.none()
+                       | st.sampled_from(["9" * 5000, "30m", "never", "999999999w"]), max_size=3))
+def test_gc_policy_overrides(d):
+    out = refuses_cleanly(gc_policy.validate_overrides, d)
+    if out is not None:
+        for k, val in out.items():
+            if k == "keep_task_definitions":
+                assert 1 <= val <= gc_policy.MAX_KEEP
+            else:
+                assert val is None or 0 <= val <= TEN_YEARS
+
+
+@given(st.binary(max_size=300))
+@example(b"\xff")
+@example(b"type = \"web\"\n\x80")
+def test_manifest_bytes_never_crash(data):
+    refuses_cleanly(decode_manifest, data)

@@ -1,16 +1,42 @@
-"""`paas.toml`: the app's processes, routing and strategy defaults.
+"""`paas.toml`: the app's processes, routing, health checks and strategy defaults.
 
 Parsed strictly (unknown keys are errors, so a typo never silently changes a deploy) into frozen
-dataclasses that serialise to the JSON snapshot stored on every release.
+dataclasses that serialise to the JSON snapshot stored on every release. Every key's type and
+range comes from paas/domain/manifest_keys.py (which the JSON Schema is generated from); the
+rules between keys are checked here.
+
+Hostile files end as one UserError, never a traceback: `read_manifest` reads at most 256 KiB + 1
+bytes (so ``/dev/zero`` cannot hang it), decodes strict UTF-8, and parsing survives nesting
+100,000 deep (tomllib recurses), 5,000-digit integers and NUL or escape characters in strings.
+
+JSON shape (``Manifest.to_json``; `from_json` still reads snapshots written before health checks,
+per-process routing and ``app`` existed)::
+
+    {"app_type": "web", "app": null,
+     "processes": {"web": {"name": "web", "command": null, "port": 8080, "cpu": 256, "memory": 512,
+                           "count": 1, "health_check_path": "/",
+                           "health_check": {"grace_period": 60, "interval": 10, "timeout": 5,
+                                            "healthy_threshold": 2, "unhealthy_threshold": 3,
+                                            "healthy_codes": "200-399"},
+                           "routing": null}},
+     "routing": {"paths": ["/*"], "host": null},
+     "strategy": {"default": "rolling", "canary_steps": [10, 100], ...}}
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from paas.domain import health, limits, routing
+from paas.domain import manifest_keys as mk
 from paas.domain import validate as v
 from paas.domain.errors import UserError
+from paas.domain.health import HealthCheck
+from paas.domain.routing import Routing
+
+__all__ = ["DEFAULT_STEPS", "HealthCheck", "Manifest", "ProcessSpec", "Routing", "StrategyDefaults",
+           "decode_manifest", "default_manifest", "manifest_for_app", "parse_manifest", "read_manifest"]
 
 DEFAULT_STEPS = (10, 100)
 
@@ -24,16 +50,25 @@ class ProcessSpec:
     memory: int = 512
     count: int = 1
     health_check_path: str = "/"
+    health_check: HealthCheck = HealthCheck()
+    routing: Routing | None = None  # None: the manifest's [routing]
 
     @property
     def is_web(self) -> bool:
         return self.port is not None
 
+    def to_json(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in ("name", "command", "port", "cpu", "memory", "count", "health_check_path")}
+        d["health_check"] = self.health_check.to_json()
+        d["routing"] = self.routing.to_json() if self.routing else None
+        return d
 
-@dataclass(frozen=True)
-class Routing:
-    paths: tuple[str, ...] = ("/*",)
-    host: str | None = None
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "ProcessSpec":
+        d = dict(d)
+        hc = HealthCheck.from_json(d.pop("health_check", None))
+        r = d.pop("routing", None)
+        return cls(**d, health_check=hc, routing=Routing.from_json(r) if r else None)
 
 
 @dataclass(frozen=True)
@@ -54,22 +89,35 @@ class Manifest:
     processes: dict[str, ProcessSpec] = field(default_factory=dict)
     routing: Routing = Routing()
     strategy: StrategyDefaults = StrategyDefaults()
+    app: str | None = None
+    # What the file said, for `manifest_for_app` (not stored: a stored manifest has been adapted).
+    declared_type: str | None = field(default=None, compare=False, repr=False)
+    declared_processes: bool = field(default=True, compare=False, repr=False)
+
+    def route(self, process: str) -> Routing:
+        """The listener-rule conditions of a web process: its own, else the manifest's."""
+        own = self.processes[process].routing
+        return own if own is not None else self.routing
+
+    def web_routes(self) -> dict[str, Routing]:
+        return {p.name: self.route(p.name) for p in self.processes.values() if p.is_web}
 
     def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["routing"]["paths"] = list(self.routing.paths)
-        d["strategy"]["canary_steps"] = list(self.strategy.canary_steps)
-        return d
+        s = asdict(self.strategy)
+        s["canary_steps"] = list(self.strategy.canary_steps)
+        return {"app_type": self.app_type, "app": self.app,
+                "processes": {k: p.to_json() for k, p in self.processes.items()},
+                "routing": self.routing.to_json(), "strategy": s}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "Manifest":
+        s = d.get("strategy", {})
         return cls(
             app_type=d.get("app_type", "web"),
-            processes={k: ProcessSpec(**p) for k, p in d.get("processes", {}).items()},
-            routing=Routing(paths=tuple(d.get("routing", {}).get("paths", ("/*",))),
-                            host=d.get("routing", {}).get("host")),
-            strategy=StrategyDefaults(**{**d.get("strategy", {}),
-                                         "canary_steps": tuple(d.get("strategy", {}).get("canary_steps", DEFAULT_STEPS))}),
+            processes={k: ProcessSpec.from_json(p) for k, p in d.get("processes", {}).items()},
+            routing=Routing.from_json(d.get("routing")),
+            strategy=StrategyDefaults(**{**s, "canary_steps": tuple(s.get("canary_steps", DEFAULT_STEPS))}),
+            app=d.get("app"),
         )
 
 
@@ -79,89 +127,122 @@ def default_manifest(app_type: str) -> Manifest:
         procs = {"web": ProcessSpec(name="web", port=8080)}
     else:
         procs = {app_type: ProcessSpec(name=app_type)}
-    return Manifest(app_type=app_type, processes=procs)
+    return Manifest(app_type=app_type, processes=procs, declared_processes=False)
 
 
-_PROCESS_KEYS = {"command", "port", "cpu", "memory", "count", "health_check_path"}
-_ROUTING_KEYS = {"paths", "host"}
-_STRATEGY_KEYS = {"default", "canary_steps", "bake", "bake_seconds", "step_deadline",
-                  "max_5xx_rate", "max_p99_ms", "max_p99_ratio", "min_requests"}
-_TOP_KEYS = {"type", "processes", "routing", "strategy"}
+def manifest_for_app(m: Manifest, app: str, app_type: str) -> Manifest:
+    """The manifest as deployed to `app` (of type `app_type`): a declared ``app`` or ``type`` must
+    agree, and a file without processes gets the app type's default process. Call it in the
+    service layer after loading the app, before storing the release."""
+    if m.app is not None and m.app != app:
+        raise UserError(f"paas.toml is for app {m.app!r}, not {app!r}")
+    if m.declared_type is not None and m.declared_type != app_type:
+        raise UserError(f"paas.toml says type = {m.declared_type!r}, but app {app} is a {app_type} app")
+    procs = m.processes if m.declared_processes else default_manifest(app_type).processes
+    return replace(m, app_type=app_type, processes=procs, declared_type=app_type)
 
 
-def _unknown(section: str, got: dict, allowed: set[str]) -> None:
-    extra = sorted(set(got) - allowed)
-    if extra:
-        raise UserError(f"paas.toml: unknown key {section}{extra[0]!r} (allowed: {', '.join(sorted(allowed))})")
+# --------------------------------------------------------------------------- reading
+
+def read_manifest(path: str) -> Manifest:
+    """Read and parse a paas.toml: at most MANIFEST_MAX_BYTES + 1 bytes are read, whatever the file."""
+    where = v.CONTROL_RE.sub("?", str(path))
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limits.MANIFEST_MAX_BYTES + 1)
+    except OSError as e:
+        raise UserError(f"cannot read manifest {where}: {e.strerror or type(e).__name__}") from None
+    return decode_manifest(data, where)
 
 
-def _table(d: Any, where: str) -> dict:
-    if not isinstance(d, dict):
-        raise UserError(f"paas.toml: {where} must be a table")
-    return d
+def decode_manifest(data: bytes, source: str = "paas.toml") -> Manifest:
+    if len(data) > limits.MANIFEST_MAX_BYTES:
+        raise UserError(f"{source}: larger than {limits.MANIFEST_MAX_BYTES // 1024} KiB")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{source}: not valid UTF-8 (byte {e.start})") from None
+    return parse_manifest(text, source)
 
 
-def _seconds(val: Any, what: str) -> float:
-    if isinstance(val, str):
-        return float(v.duration(val, what))
-    return v.non_negative(val, what)
+def _load(text: str, source: str) -> dict:
+    import tomllib
+
+    if not isinstance(text, str):
+        raise UserError(f"{source}: expected text")
+    if len(text) > limits.MANIFEST_MAX_BYTES:
+        raise UserError(f"{source}: larger than {limits.MANIFEST_MAX_BYTES // 1024} KiB")
+    try:
+        return tomllib.loads(text)
+    except ValueError as e:  # TOMLDecodeError, or int() refusing a 5000-digit integer
+        raise UserError(f"{source}: not valid TOML: {' '.join(str(e).split())}") from None
+    except RecursionError:
+        raise UserError(f"{source}: not valid TOML: nested too deeply") from None
+
+
+def _process(pname: str, raw: Any) -> ProcessSpec:
+    v.name(pname, "process name")
+    where = f"processes.{pname}"
+    raw = mk.read(raw, mk.PROCESS, f"[{where}]")
+    get = lambda key: mk.get(raw, key, mk.PROCESS, where)  # noqa: E731
+    cpu, mem = v.fargate_size(get("cpu"), get("memory"))
+    port = get("port")
+    path = get("health_check_path")
+    hc_raw = raw.get("health_check")
+    r_raw = raw.get("routing")
+    if port is None and (hc_raw is not None or r_raw is not None):
+        raise UserError(f"paas.toml: {where} has no port, so it takes no health_check or routing")
+    hc = HealthCheck()
+    if hc_raw is not None:
+        hc_raw = mk.read(hc_raw, mk.HEALTH_CHECK, f"[{where}.health_check]")
+        vals = {k: mk.get(hc_raw, k, mk.HEALTH_CHECK, f"{where}.health_check") for k in mk.HEALTH_CHECK.keys}
+        if "path" in hc_raw:
+            if path is not None:
+                raise UserError(f"paas.toml: {where} gives health_check_path and health_check.path: keep one")
+            path = vals["path"]
+        del vals["path"]
+        hc = health.check(HealthCheck(**vals), f"{where}.health_check")
+    own = None
+    if r_raw is not None:
+        own = _routing(mk.read(r_raw, mk.ROUTING, f"[{where}.routing]"), f"{where}.routing")
+    return ProcessSpec(pname, get("command"), port, cpu, mem, get("count"),
+                       health.path(path) if path is not None else "/", hc, own)
+
+
+def _routing(raw: dict, where: str) -> Routing:
+    paths = mk.get(raw, "paths", mk.ROUTING, where)
+    host = mk.get(raw, "host", mk.ROUTING, where)
+    return routing.check(Routing(tuple(paths), host), where)
 
 
 def parse_manifest(text: str, source: str = "paas.toml") -> Manifest:
-    import tomllib
-
-    try:
-        data = tomllib.loads(text)
-    except ValueError as e:  # TOMLDecodeError, or int() refusing a 5000-digit integer
-        raise UserError(f"{source}: not valid TOML: {e}") from None
-    _unknown("", data, _TOP_KEYS)
-    app_type = v.choice(data.get("type", "web"), v.APP_TYPES, "app type")
-
-    procs: dict[str, ProcessSpec] = {}
-    for pname, raw in _table(data.get("processes", {}), "[processes]").items():
-        v.name(pname, "process name")
-        raw = _table(raw, f"[processes.{pname}]")
-        _unknown(f"processes.{pname}.", raw, _PROCESS_KEYS)
-        cpu, mem = v.fargate_size(raw.get("cpu", 256), raw.get("memory", 512))
-        port = v.port(raw["port"]) if "port" in raw else None
-        hc = raw.get("health_check_path", "/")
-        if not isinstance(hc, str) or not hc.startswith("/") or len(hc) > 1024:
-            raise UserError(f"paas.toml: processes.{pname}.health_check_path must be a path starting with '/'")
-        cmd = raw.get("command")
-        if cmd is not None and not isinstance(cmd, str):
-            raise UserError(f"paas.toml: processes.{pname}.command must be a string")
-        procs[pname] = ProcessSpec(pname, cmd, port, cpu, mem, v.count(raw.get("count", 1)), hc)
+    data = mk.read(_load(text, source), mk.TOP, "[top]")
+    get = lambda key: mk.get(data, key, mk.TOP, "")  # noqa: E731
+    declared_type = get("type") if "type" in data else None
+    app_type = declared_type or "web"
+    procs = {pname: _process(pname, raw) for pname, raw in get("processes").items()} if "processes" in data else {}
+    declared_processes = bool(procs)
     if not procs:
         procs = default_manifest(app_type).processes
+    top_routing = _routing(mk.read(data.get("routing", {}), mk.ROUTING, "[routing]"), "routing")
 
-    r = _table(data.get("routing", {}), "[routing]")
-    _unknown("routing.", r, _ROUTING_KEYS)
-    paths = r.get("paths", ["/*"])
-    if (not isinstance(paths, list) or not paths or len(paths) > 5
-            or not all(isinstance(p, str) and p.startswith("/") and len(p) <= 128 for p in paths)):
-        raise UserError("paas.toml: routing.paths must be 1-5 path patterns starting with '/' (ALB limit)")
-    host = r.get("host")
-    if host is not None and (not isinstance(host, str) or not v.re.fullmatch(r"[A-Za-z0-9*?.-]{1,128}", host)):
-        raise UserError(f"paas.toml: invalid routing.host {host!r}")
-
-    s = _table(data.get("strategy", {}), "[strategy]")
-    _unknown("strategy.", s, _STRATEGY_KEYS)
-    steps = s.get("canary_steps", list(DEFAULT_STEPS))
-    if not isinstance(steps, list):
-        raise UserError("paas.toml: strategy.canary_steps must be a list like [10, 100]")
-    bake = s.get("bake", s.get("bake_seconds"))
-    deadline = s.get("step_deadline")
-    min_req = s.get("min_requests", 20)
-    if isinstance(min_req, bool) or not isinstance(min_req, int) or min_req < 0:
-        raise UserError(f"paas.toml: invalid strategy.min_requests {min_req!r}")
+    s = mk.read(data.get("strategy", {}), mk.STRATEGY, "[strategy]")
+    sget = lambda key: mk.get(s, key, mk.STRATEGY, "strategy")  # noqa: E731
+    bake = sget("bake") if "bake" in s else sget("bake_seconds")
     strategy = StrategyDefaults(
-        default=v.choice(s.get("default", "rolling"), v.STRATEGIES, "strategy"),
-        canary_steps=tuple(v.canary_steps(steps)),
-        bake_seconds=None if bake is None else _seconds(bake, "bake time"),
-        step_deadline_seconds=None if deadline is None else _seconds(deadline, "step deadline"),
-        max_5xx_rate=v.rate(s.get("max_5xx_rate", 0.01), "max_5xx_rate"),
-        max_p99_ms=v.non_negative(s.get("max_p99_ms", 1000), "max_p99_ms"),
-        max_p99_ratio=v.non_negative(s.get("max_p99_ratio", 2.0), "max_p99_ratio"),
-        min_requests=min_req,
+        default=sget("default"),
+        canary_steps=tuple(v.canary_steps(sget("canary_steps"))),
+        bake_seconds=None if bake is None else float(bake),
+        step_deadline_seconds=None if "step_deadline" not in s else float(sget("step_deadline")),
+        max_5xx_rate=float(sget("max_5xx_rate")),
+        max_p99_ms=float(sget("max_p99_ms")),
+        max_p99_ratio=float(sget("max_p99_ratio")),
+        min_requests=sget("min_requests"),
     )
-    return Manifest(app_type, procs, Routing(tuple(paths), host), strategy)
+    m = Manifest(app_type, procs, top_routing, strategy, get("app"),
+                 declared_type=declared_type, declared_processes=declared_processes)
+    routes = m.web_routes()
+    for p, r in routes.items():
+        routing.check(r, f"processes.{p} routing")
+    routing.distinct(routes)
+    return m

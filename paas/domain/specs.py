@@ -1,23 +1,16 @@
-"""What the controller asks AWS for, as plain data (built by the planner, sent by the driver)."""
+"""What the controller asks AWS for, as plain data (built by the planner, sent by the driver).
+
+The names of AWS resources are defined in paas/domain/names.py (re-exported here for callers).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-COLOURS = ("blue", "green")
+from paas.domain.names import COLOURS, family, service_name, stack_name
 
-
-def stack_name(app: str, env: str) -> str:
-    return f"paas-{app}-{env}"
-
-
-def service_name(app: str, process: str, colour: str) -> str:
-    """Clusters are per environment, so app+process+colour is unique inside one."""
-    return f"{app}-{process}-{colour}"
-
-
-def family(app: str, env: str, process: str) -> str:
-    return f"{app}-{env}-{process}"
+__all__ = ["COLOURS", "family", "service_name", "stack_name", "other", "ProcessInfra", "StackSpec",
+           "TaskDefSpec", "ServiceSpec"]
 
 
 def other(colour: str) -> str:
@@ -86,3 +79,10 @@ class ServiceSpec:
     maximum_percent: int = 200
     circuit_breaker: bool = True
     tags: dict[str, str] = field(default_factory=dict)
+    # healthCheckGracePeriodSeconds: how long ECS ignores failing ELB health checks of a new task.
+    # Set for services behind a target group (ECS's default of 0 kills slow starters); None:
+    # not sent (services without a load balancer).
+    health_check_grace_period: int | None = None
+    # awsvpcConfiguration.assignPublicIp: ENABLED for tasks in public subnets without a NAT
+    # gateway (they need a public IP to pull images and reach CloudWatch Logs and SSM).
+    assign_public_ip: bool = False

@@ -1,4 +1,11 @@
-"""Turn desired state into the AWS specs the driver sends (pure)."""
+"""Turn desired state into the AWS specs the driver sends (pure).
+
+Until EnvSpec and Desired carry them (the lead adds the columns), three settings are read with
+getattr and a default: `Desired.rule_priorities` ({process: priority}, allocated by
+paas.domain.routing.allocate_priority and stored; absent: the template's legacy hash),
+`EnvSpec.alb_security_group` (absent: the environment's security groups are taken as the
+ALB's, as before) and `EnvSpec.assign_public_ip` (absent: False).
+"""
 
 from __future__ import annotations
 
@@ -14,9 +21,12 @@ def tags(d: Desired, **extra: str) -> dict[str, str]:
 def stack_spec(d: Desired, release: ReleaseSpec) -> StackSpec:
     from paas.planner.infra_template import build_stack_template
 
+    alb_sg = getattr(d.env, "alb_security_group", None)
     template = build_stack_template(
         d.app, d.env.name, release.manifest, vpc_id=d.env.vpc_id, listener_arn=d.env.listener_arn,
-        priority_seed=f"{d.app}/{d.env.name}", alb_security_groups=tuple(d.env.security_groups),
+        priorities=getattr(d, "rule_priorities", None) or None,
+        alb_security_group=alb_sg,
+        alb_security_groups=() if alb_sg else tuple(d.env.security_groups),
     )
     return StackSpec(name=stack_name(d.app, d.env.name), template=template, tags=tags(d))
 
@@ -48,6 +58,7 @@ def service_spec(d: Desired, process: str, colour: str, task_definition: str, co
     proc = release.manifest.processes.get(process)
     infra = obs.stack.infra.get(process) if obs.stack else None
     sg = obs.stack.outputs.get("SecurityGroupId") if obs.stack else None
+    tg = infra.target_group(colour) if infra else None
     return ServiceSpec(
         cluster=d.env.cluster,
         name=service_name(d.app, process, colour),
@@ -55,10 +66,13 @@ def service_spec(d: Desired, process: str, colour: str, task_definition: str, co
         desired_count=count,
         subnets=tuple(d.env.subnets),
         security_groups=tuple(d.env.security_groups) + ((sg,) if sg else ()),
-        target_group_arn=infra.target_group(colour) if infra else None,
+        target_group_arn=tg,
         container_name=process,
         container_port=proc.port if proc else None,
         minimum_healthy_percent=policy.minimum_healthy_percent,
         maximum_percent=policy.maximum_percent,
         tags=tags(d, **{"paas:process": process, "paas:colour": colour}),
+        # ECS ignores failing ELB health checks this long after a task starts; only behind a target group
+        health_check_grace_period=proc.health_check.grace_period if proc is not None and proc.is_web and tg else None,
+        assign_public_ip=bool(getattr(d.env, "assign_public_ip", False)),
     )

@@ -1,7 +1,7 @@
 """Garbage collection per app type (pure): what old AWS resources to remove, and why.
 
-Three knobs, defaulted per app type and overridable per app (`apps.gc_policy`, set with
-`paas apps gc-policy`) and, for tests and demos, by settings (`PAAS_GC_*`):
+The policy (three knobs, per app type, overridable per app and by settings) is defined in
+paas/domain/gc_policy.py and re-exported here:
 
 - `keep_task_definitions`: task-definition revisions kept per family (the newest N);
   older ones are deregistered.
@@ -27,80 +27,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from paas.domain import validate as v
 from paas.domain.errors import UserError
+from paas.domain.gc_policy import DEFAULTS, KEYS, MAX_KEEP, NEVER, GcPolicy, policy_for, validate_overrides
+from paas.domain.names import process_of_family
 from paas.domain.observed import Observed
 from paas.domain.specs import family, other, service_name
 from paas.planner import steps as s
 from paas.planner.desired import Desired, Policy
-
-
-@dataclass(frozen=True)
-class GcPolicy:
-    keep_task_definitions: int
-    previous_colour_keep_seconds: float
-    idle_scale_to_zero_seconds: float | None  # None: never
-
-    def to_json(self) -> dict[str, Any]:
-        return {"keep_task_definitions": self.keep_task_definitions,
-                "previous_colour_keep_seconds": self.previous_colour_keep_seconds,
-                "idle_scale_to_zero_seconds": self.idle_scale_to_zero_seconds}
-
-
-DEFAULTS: dict[str, GcPolicy] = {
-    "web": GcPolicy(keep_task_definitions=5, previous_colour_keep_seconds=3600.0, idle_scale_to_zero_seconds=None),
-    "worker": GcPolicy(keep_task_definitions=5, previous_colour_keep_seconds=600.0, idle_scale_to_zero_seconds=None),
-    "batch": GcPolicy(keep_task_definitions=3, previous_colour_keep_seconds=0.0, idle_scale_to_zero_seconds=0.0),
-}
-KEYS = tuple(GcPolicy.__dataclass_fields__)
-MAX_KEEP = 1000
-NEVER = ("never", "none", "off")
-
-
-def _keep(value: Any, what: str) -> int:
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_KEEP:
-        raise UserError(f"invalid {what} {value!r}: expected a whole number from 1 to {MAX_KEEP}")
-    return value
-
-
-def _seconds(value: Any, what: str, allow_never: bool = False) -> float | None:
-    if allow_never and (value is None or (isinstance(value, str) and value.strip().lower() in NEVER)):
-        return None
-    if isinstance(value, str):
-        return float(v.duration(value, what))
-    return v.non_negative(value, what)
-
-
-def _validated(key: str, value: Any) -> Any:
-    what = key.replace("_", " ")
-    if key == "keep_task_definitions":
-        return _keep(value, what)
-    if key == "previous_colour_keep_seconds":
-        return _seconds(value, what)
-    return _seconds(value, what, allow_never=True)
-
-
-def validate_overrides(overrides: Any, what: str = "gc policy") -> dict[str, Any]:
-    """Check an app's `gc_policy` JSON; returns it normalised (durations in seconds)."""
-    if overrides is None:
-        return {}
-    if not isinstance(overrides, dict):
-        raise UserError(f"invalid {what}: expected a JSON object with keys {', '.join(KEYS)}")
-    unknown = sorted(set(overrides) - set(KEYS))
-    if unknown:
-        raise UserError(f"invalid {what}: unknown key {unknown[0]!r} (known: {', '.join(KEYS)})")
-    return {k: _validated(k, val) for k, val in overrides.items()}
-
-
-def policy_for(app_type: str, overrides: dict | None = None, settings: dict | None = None) -> GcPolicy:
-    """The app type's defaults, then settings (`PAAS_GC_*`), then the app's own overrides."""
-    if app_type not in DEFAULTS:
-        raise UserError(f"invalid app type {app_type!r}: expected one of {', '.join(DEFAULTS)}")
-    base = DEFAULTS[app_type]
-    merged = {**validate_overrides(settings, "GC setting"), **validate_overrides(overrides)}
-    return replace(base, **merged)
 
 
 # --------------------------------------------------------------------------- decisions
@@ -153,6 +86,10 @@ def _fmt(seconds: float) -> str:
     from paas.domain.validate import format_seconds
 
     return format_seconds(seconds)
+
+
+__all__ = ["DEFAULTS", "KEYS", "MAX_KEEP", "NEVER", "GcPolicy", "policy_for", "validate_overrides",
+           "GcAction", "GcKeep", "GcReport", "gc_report", "plan_gc", "gc_due", "collect", "families"]
 
 
 def _weight(obs: Observed, process: str, colour: str) -> int | None:
@@ -250,8 +187,7 @@ def gc_report(d: Desired, obs: Observed, policy: GcPolicy, now: datetime,
     for fam in sorted(registered):
         revs = sorted(set(registered[fam]), key=revision)
         newest = set(revs[-n:])
-        prefix = f"{d.app}-{d.env.name}-"
-        process = fam[len(prefix):] if fam.startswith(prefix) else None
+        process = process_of_family(d.app, d.env.name, fam)
         unresolved = []
         if process in c.processes and td_of(c, process) is None:
             unresolved.append(f"v{c.version}")
