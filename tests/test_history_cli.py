@@ -98,8 +98,11 @@ def test_history_json_and_filters(paas, story):
     assert paas("env", "create", "production", "--region", "us-east-1", "--cluster", "p").code == 0
     assert paas("history", "--env", "production", "--json").json() == []
 
+    # back-date a request: history is immutable, so the owner lifts the guard for this fixture only
+    story["db"].execute("ALTER TABLE deployments DISABLE TRIGGER deployments_history_guard")
     story["db"].execute("UPDATE deployments SET created_at = now() - interval '10 days' WHERE id = %(i)s",
                         i=story["ids"][0])
+    story["db"].execute("ALTER TABLE deployments ENABLE TRIGGER deployments_history_guard")
     story["db"].commit()
     since = paas("history", "--since", "7d", "--json").json()
     assert [r["deployment_id"] for r in since] == story["ids"][:0:-1]
@@ -190,7 +193,7 @@ def test_status_needs_an_environment(paas, story):
 def test_catalog_and_request_json_shapes(paas, story):
     envs = paas("env", "list", "--json").json()
     assert set(envs[0]) == {"name", "region", "cluster", "listener_arn", "vpc_id", "subnets", "security_groups",
-                            "role_arn", "require_message", "created_at"}
+                            "role_arn", "alb_security_group", "assign_public_ip", "require_message", "created_at"}
     apps = paas("apps", "list", "--json").json()
     assert set(apps[0]) == {"name", "type", "team", "created_at", "releases", "last_deploy_at"}
     assert apps[0]["releases"] == 4

@@ -140,3 +140,171 @@ def test_cli_role_can_run_the_request_path(roles, db_url, login_role, paas, monk
     assert paas("scale", "checkout", "web=2", "--env", "staging").code == 0
     assert paas("history", "checkout").code == 0
     assert paas("deployments", "cancel", "4").code == 0
+
+
+def _login_as(db_url: str, login: str, role: str):
+    """A connection as a login user that is a member of `role` (not SET ROLE from the owner)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    admin = psycopg2.connect(db_url)
+    admin.autocommit = True
+    admin.cursor().execute(f"GRANT {role} TO {login}")
+    admin.close()
+    parts = urlsplit(db_url)
+    if parts.hostname is None:  # socket URL: postgresql://postgres@/db?host=/sock
+        url = db_url.replace("postgres@", f"{login}@", 1)
+    else:
+        url = urlunsplit(parts._replace(netloc=f"{login}@{parts.hostname}" + (f":{parts.port}" if parts.port else "")))
+    try:
+        conn = psycopg2.connect(url)
+    except psycopg2.OperationalError as e:
+        pytest.skip(f"cannot log in as a new role here: {e}")
+    conn.autocommit = True
+    return conn
+
+
+def _refused(conn, stmt: str) -> None:
+    """Refused by a grant, a row-level policy or a trigger, and nothing changed."""
+    with pytest.raises((psycopg2.errors.InsufficientPrivilege, psycopg2.errors.RaiseException,
+                        psycopg2.errors.CheckViolation)):
+        _q(conn, stmt)
+
+
+@pytest.fixture
+def pending_and_running(roles, paas):
+    """A finished deployment, one in progress, and a pending one on top."""
+    db = roles
+    db.execute("UPDATE deployments SET state = 'succeeded', started_at = now(), finished_at = now() "
+               "WHERE id = (SELECT max(id) FROM deployments WHERE state = 'pending')")
+    db.commit()
+    assert paas("deploy", "checkout", "--image", "nginx:3", "--env", "staging").code == 0
+    db.execute("UPDATE deployments SET state = 'in_progress', started_at = now() WHERE state = 'pending'")
+    db.commit()
+    assert paas("deploy", "checkout", "--image", "nginx:4", "--env", "staging").code == 0
+    states = sorted(r.state for r in db.all("SELECT state FROM deployments"))
+    assert states == ["in_progress", "pending", "succeeded", "superseded"], states
+    return db
+
+
+CLI_FORBIDDEN = [
+    # a request cannot pretend to be a worker's outcome
+    "UPDATE deployments SET state = 'succeeded', finished_at = now() WHERE state = 'pending'",
+    "UPDATE deployments SET state = 'in_progress' WHERE state = 'pending'",
+    "INSERT INTO deployment_events (deployment_id, kind, message) SELECT min(id), 'finished', 'forged' FROM deployments",
+    "INSERT INTO deployment_events (deployment_id, kind, message, fencing_token) "
+    "SELECT min(id), 'requested', 'forged', 99 FROM deployments",
+    "INSERT INTO deployment_events (deployment_id, kind, message, aws_request_id) "
+    "SELECT min(id), 'requested', 'forged', 'req-1' FROM deployments",
+    "INSERT INTO releases (app_id, environment_id, version, kind, image_id, config_version_id, formation, manifest, "
+    "actor, known_good_at) SELECT app_id, environment_id, 99, 'deploy', image_id, config_version_id, formation, "
+    "manifest, 'x', now() FROM releases LIMIT 1",
+    "INSERT INTO deployments (app_id, environment_id, release_id, strategy, actor, state, started_at) "
+    "SELECT app_id, environment_id, id, 'rolling', 'x', 'in_progress', now() FROM releases LIMIT 1",
+    "UPDATE deployments SET actor = 'someone else'",
+    "UPDATE work_queue SET fencing_token = fencing_token + 1",
+    "UPDATE work_queue SET lease_owner = 'me'",
+    "SELECT * FROM paas_claim('me', 30, 1)",
+    "UPDATE releases SET known_good_at = now()",
+    "DELETE FROM deployment_requests",
+    "UPDATE deployment_requests SET actor = 'x'",
+]
+
+WORKER_FORBIDDEN = [
+    # the request side of history is not the worker's to write
+    "UPDATE deployments SET actor = 'x' WHERE state = 'pending'",
+    "UPDATE deployments SET message = 'x' WHERE state = 'pending'",
+    "UPDATE deployments SET release_id = release_id WHERE state = 'pending'",
+    "UPDATE deployments SET created_at = now()",
+    "INSERT INTO deployments (app_id, environment_id, release_id, strategy, actor) "
+    "SELECT app_id, environment_id, id, 'rolling', 'x' FROM releases LIMIT 1",
+    "INSERT INTO deployment_events (deployment_id, kind, message, actor) "
+    "SELECT min(id), 'requested', 'forged', 'alice' FROM deployments",
+    "INSERT INTO deployment_events (deployment_id, kind, message, actor) "
+    "SELECT min(id), 'step', 'as someone', 'alice' FROM deployments",
+    "UPDATE work_queue SET fencing_token = fencing_token + 1",
+    "INSERT INTO deployment_requests (deployment_id, kind, actor) SELECT min(id), 'abort', 'x' FROM deployments",
+    "UPDATE releases SET actor = 'x'",
+    "DELETE FROM deployments",
+    "UPDATE config_versions SET vars = '{}'",
+    "INSERT INTO apps (name) VALUES ('sneaky')",
+]
+
+
+@pytest.mark.parametrize("stmt", CLI_FORBIDDEN)
+def test_cli_login_cannot(pending_and_running, db_url, login_role, stmt):
+    conn = _login_as(db_url, login_role, "paas_cli")
+    try:
+        before = _q(conn, "SELECT count(*) FROM deployment_events")
+        _refused(conn, stmt)
+        assert _q(conn, "SELECT count(*) FROM deployment_events") == before
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("stmt", WORKER_FORBIDDEN)
+def test_worker_login_cannot(pending_and_running, db_url, login_role, stmt):
+    conn = _login_as(db_url, login_role, "paas_worker")
+    try:
+        _refused(conn, stmt)
+    finally:
+        conn.close()
+
+
+def test_worker_cannot_touch_a_finished_deployment(pending_and_running, db_url, login_role):
+    conn = _login_as(db_url, login_role, "paas_worker")
+    try:
+        done = _q(conn, "SELECT min(id) FROM deployments WHERE finished_at IS NOT NULL")[0][0]
+        # row-level security hides finished rows from the worker's updates; the trigger backs it up
+        assert _q(conn, f"UPDATE deployments SET state = 'failed', error = 'x' WHERE id = {done}") == 0
+        assert _q(conn, f"SELECT state FROM deployments WHERE id = {done}") != [("failed",)]
+    finally:
+        conn.close()
+
+
+def test_worker_login_can_do_its_job(pending_and_running, db_url, login_role):
+    """Claim (through paas_claim), start, record, finish: what a pass needs."""
+    conn = _login_as(db_url, login_role, "paas_worker")
+    conn.autocommit = False
+    try:
+        from paas.db import deployment_writes as w
+        from paas.db import queue
+        from paas.db.sql import Db
+
+        db = Db(conn)
+        claims = queue.claim(db, "w1", 30.0)
+        assert len(claims) == 1
+        c = claims[0]
+        dep = db.scalar("SELECT max(id) FROM deployments WHERE state = 'in_progress'")
+        with db.transaction():
+            queue.fence(db, c)
+            w.supersede(db, dep, dep + 1, "superseded by the pending one", c.token)
+            assert w.start(db, dep + 1, "w1", c.token)
+            dep += 1
+            w.event(db, dep, "step", "did a thing", step="X", token=c.token, request_id="req-1")
+            w.record_observation(db, c.app_id, c.environment_id, {"processes": {}})
+            w.record_task_definition(db, c.app_id, c.environment_id, "fam", 1, "arn:td:1")
+        with db.transaction():
+            queue.fence(db, c)
+            assert w.finish(db, dep, "succeeded", "ok", c.token, error=None, rolled_back=False)
+        assert queue.release(db, c, 5.0, ok=True)
+    finally:
+        conn.close()
+
+
+def test_cli_login_can_steer(pending_and_running, db_url, login_role):
+    conn = _login_as(db_url, login_role, "paas_cli")
+    conn.autocommit = False
+    try:
+        from paas.db import steering
+        from paas.db.sql import Db
+
+        db = Db(conn)
+        dep = db.scalar("SELECT max(id) FROM deployments WHERE state = 'pending'")
+        app_id, env_id = db.one("SELECT app_id, environment_id FROM deployments WHERE id = %(i)s", i=dep).values()
+        with db.transaction():
+            assert steering.request_steering(db, dep, "abort", "alice", "abort requested", app_id, env_id)
+            assert not steering.request_steering(db, dep, "abort", "alice", "again", app_id, env_id)
+        with db.transaction():
+            assert steering.cancel_pending(db, dep, "alice", "cancelled before it started")
+    finally:
+        conn.close()

@@ -19,24 +19,33 @@ def env():
 
 @env.command("create")
 @click.argument("name")
-@click.option("--region", required=True)
+@click.option("--region", required=True, help="AWS region, e.g. eu-west-1.")
 @click.option("--cluster", required=True, help="ECS cluster name or ARN.")
 @click.option("--listener-arn", help="ALB listener that web processes are routed from.")
-@click.option("--vpc-id")
-@click.option("--subnets", help="Comma-separated subnet ids.")
-@click.option("--security-groups", help="Comma-separated security group ids.")
+@click.option("--vpc-id", help="VPC of the target groups, e.g. vpc-0abc12345def67890.")
+@click.option("--subnets", help="Comma-separated subnet ids the tasks run in.")
+@click.option("--security-groups", help="Comma-separated security group ids the tasks get besides their own.")
+@click.option("--alb-security-group", help="The load balancer's security group: each app's task security "
+              "group admits it on the container port.")
+@click.option("--assign-public-ip", is_flag=True, help="Give tasks a public IP (public subnets without a NAT "
+              "gateway; private subnets need a NAT gateway or VPC endpoints instead).")
 @click.option("--role-arn", help="Role to assume for this environment (cross-account).")
 @click.option("--require-message", is_flag=True, help="Refuse deploys without -m.")
 @json_option
-def env_create(name, region, cluster, listener_arn, vpc_id, subnets, security_groups, role_arn,
-               require_message, as_json):
-    """Create environment NAME."""
+def env_create(name, region, cluster, listener_arn, vpc_id, subnets, security_groups, alb_security_group,
+               assign_public_ip, role_arn, require_message, as_json):
+    """Create environment NAME.
+
+    Example: `paas env create staging --region eu-west-1 --cluster staging --listener-arn arn:aws:...
+    --vpc-id vpc-0abc12345def67890 --subnets subnet-0a1b2c3d,subnet-4e5f6a7b --alb-security-group sg-0123abcd`.
+    """
     from paas.service.catalog import create_env
 
     v.name(name, "environment name")
     with transaction() as db:
         row = create_env(db, name, region, cluster, listener_arn=listener_arn, vpc_id=vpc_id,
                          subnets=_csv(subnets), security_groups=_csv(security_groups), role_arn=role_arn,
+                         alb_security_group=alb_security_group, assign_public_ip=assign_public_ip,
                          require_message=require_message)
     if as_json:
         print_json(_env_json(row))
@@ -47,7 +56,8 @@ def env_create(name, region, cluster, listener_arn, vpc_id, subnets, security_gr
 def _env_json(r) -> dict:
     return {"name": r.name, "region": r.region, "cluster": r.cluster, "listener_arn": r.listener_arn,
             "vpc_id": r.vpc_id, "subnets": list(r.subnets), "security_groups": list(r.security_groups),
-            "role_arn": r.role_arn, "require_message": r.require_message,
+            "role_arn": r.role_arn, "alb_security_group": r.alb_security_group,
+            "assign_public_ip": r.assign_public_ip, "require_message": r.require_message,
             "created_at": r.created_at}
 
 

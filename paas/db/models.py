@@ -74,7 +74,8 @@ class Environment(Base):
     subnets: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
     security_groups: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
     role_arn: Mapped[str | None] = mapped_column(Text)
-    endpoint_url: Mapped[str | None] = mapped_column(Text)
+    alb_security_group: Mapped[str | None] = mapped_column(Text)  # the ALB's own; task groups admit it
+    assign_public_ip: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     require_message: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     resync_after: Mapped[datetime] = mapped_column(TSTZ, server_default=func.now())
     created_at: Mapped[datetime] = mapped_column(TSTZ, server_default=func.now())
@@ -329,3 +330,22 @@ class TaskDefinition(Base):
     task_version: Mapped[int] = mapped_column(Integer, primary_key=True)
     arn: Mapped[str] = mapped_column(Text)
     recorded_at: Mapped[datetime] = mapped_column(TSTZ, server_default=CLOCK)
+
+
+class ListenerRule(Base):
+    """The priority allocated to a web process's rule, from its listener's free ones."""
+
+    __tablename__ = "listener_rules"
+    __table_args__ = (
+        ForeignKeyConstraint(["app_id"], ["apps.id"]),
+        ForeignKeyConstraint(["environment_id"], ["environments.id"]),
+        UniqueConstraint("listener_arn", "priority"),
+        CheckConstraint("priority BETWEEN 1 AND 50000", name="priority_range"),
+    )
+
+    app_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    environment_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    process: Mapped[str] = mapped_column(Text, primary_key=True)
+    listener_arn: Mapped[str] = mapped_column(Text)
+    priority: Mapped[int] = mapped_column(Integer)
+    allocated_at: Mapped[datetime] = mapped_column(TSTZ, server_default=CLOCK)

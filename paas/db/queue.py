@@ -53,30 +53,12 @@ def enqueue(db: Db, app_id: int, environment_id: int, delay: float = 0.0, notify
 
 
 def claim(db: Db, owner: str, ttl: float, limit: int = 1) -> list[Claim]:
-    """Lease up to `limit` due rows (expired leases are rescued). Commits."""
-    rows = db.all(
-        """
-        WITH due AS (
-            SELECT app_id, environment_id, lease_owner IS NOT NULL AS rescued
-              FROM work_queue
-             WHERE run_after <= now()
-               AND (lease_expires_at IS NULL OR lease_expires_at < now())
-             ORDER BY run_after
-             LIMIT %(limit)s
-               FOR UPDATE SKIP LOCKED
-        )
-        UPDATE work_queue w
-           SET lease_owner = %(owner)s,
-               lease_expires_at = now() + make_interval(secs => %(ttl)s),
-               fencing_token = w.fencing_token + 1,
-               attempts = w.attempts + 1,
-               updated_at = now()
-          FROM due
-         WHERE w.app_id = due.app_id AND w.environment_id = due.environment_id
-        RETURNING w.app_id, w.environment_id, w.fencing_token, w.enqueued_at, w.attempts, due.rescued
-        """,
-        owner=owner, ttl=ttl, limit=limit,
-    )
+    """Lease up to `limit` due rows (expired leases are rescued). Commits.
+
+    `paas_claim()` (migration 0005) is `FOR UPDATE SKIP LOCKED` in a CTE that sets the lease and
+    increments the fencing token; it is the only statement that moves a token.
+    """
+    rows = db.all("SELECT * FROM paas_claim(%(owner)s, %(ttl)s, %(limit)s)", owner=owner, ttl=ttl, limit=limit)
     db.commit()
     return [Claim(r.app_id, r.environment_id, r.fencing_token, r.enqueued_at, r.attempts, r.rescued)
             for r in rows]

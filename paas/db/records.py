@@ -55,6 +55,8 @@ class EnvironmentRecord:
     subnets: tuple[str, ...]
     security_groups: tuple[str, ...]
     role_arn: str | None
+    alb_security_group: str | None
+    assign_public_ip: bool
     require_message: bool
     created_at: datetime
 

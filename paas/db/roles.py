@@ -1,12 +1,19 @@
-"""Least-privilege roles for the three kinds of client.
+"""Least-privilege roles: each can do exactly what its commands need, and nothing more.
 
-- `paas_cli`: reads everything, inserts requests (and marks pending deployments superseded or
-  cancelled, which is how a newer request takes precedence), never rewrites history.
-- `paas_worker`: reads everything, advances deployments, the queue and observations, appends
-  events.
-- `paas_readonly`: the two ops views only; no table, so no config values.
-Events stay append-only for everyone through the trigger, whatever the grants.
-Roles are NOLOGIN groups: grant them to login users (`GRANT paas_cli TO alice`).
+- `paas_cli`: reads everything; inserts requests (apps, environments, config versions, images,
+  releases, deployments, steering requests, queue rows) and the events a request makes; moves
+  a *pending* deployment to superseded or cancelled and nothing else; never writes an event a
+  worker writes (no `finished`, no fencing token, no AWS request id).
+- `paas_worker`: reads everything; advances deployments that have not finished (state, times,
+  step, error, rollback target), records events a worker makes, observations, colours, task
+  definitions and rule priorities; claims work only through `paas_claim()`, so it cannot move a
+  fencing token by hand, and it cannot rewrite who asked for a deployment, why or what.
+- `paas_readonly`: the ops views only; no table, so no config values.
+
+Column grants say which columns, row-level security policies say which rows and which values,
+and triggers (migrations 0001, 0005) keep events, releases, config versions and finished
+deployments immutable for everyone, the table owner included. Roles are NOLOGIN groups: grant
+them to login users (`GRANT paas_cli TO alice`). Re-run after migrations (idempotent).
 """
 
 from __future__ import annotations
@@ -17,12 +24,17 @@ ROLES = ("paas_cli", "paas_worker", "paas_readonly")
 
 TABLES = ("environments", "apps", "processes", "config_versions", "images", "releases", "deployments",
           "deployment_events", "work_queue", "observations", "deployment_colours", "deployment_requests",
-          "task_definitions")
+          "task_definitions", "listener_rules")
+VIEWS = ("paas_deploy_history", "paas_current_releases", "paas_live_releases")
+
+# Event kinds a request writes; every other kind is a worker's.
+CLI_EVENT_KINDS = ("requested", "superseded", "cancelled", "cancel_requested", "abort_requested",
+                   "promote_requested", "gc_requested")
 
 GRANTS = [
     "REVOKE ALL ON {tables} FROM paas_cli, paas_worker, paas_readonly",
-    "REVOKE ALL ON paas_deploy_history, paas_current_releases, paas_live_releases "
-    "FROM paas_cli, paas_worker, paas_readonly",
+    "REVOKE ALL ON {views} FROM paas_cli, paas_worker, paas_readonly",
+    "REVOKE ALL ON FUNCTION paas_claim(text, double precision, integer) FROM PUBLIC, paas_cli, paas_readonly",
     "GRANT USAGE ON SCHEMA public TO paas_cli, paas_worker, paas_readonly",
     # CLI
     "GRANT SELECT ON {tables} TO paas_cli",
@@ -36,20 +48,73 @@ GRANTS = [
     "GRANT UPDATE (run_after, enqueued_at, updated_at) ON work_queue TO paas_cli",
     # worker
     "GRANT SELECT ON {tables} TO paas_worker",
-    "GRANT INSERT ON deployment_events, observations, images, deployment_colours, task_definitions TO paas_worker",
-    "GRANT UPDATE ON deployments, work_queue, observations, task_definitions TO paas_worker",
-    "GRANT DELETE ON task_definitions TO paas_worker",
+    "GRANT INSERT ON deployment_events, observations, images, deployment_colours, task_definitions, "
+    "listener_rules TO paas_worker",
+    "GRANT UPDATE (state, started_at, finished_at, current_step, error, superseded_by_id, rolled_back_from_id, "
+    "rolled_back_to_id, rollback_started_at, rollback_reason, end_state) ON deployments TO paas_worker",
+    "GRANT UPDATE (lease_owner, lease_expires_at, run_after, attempts, last_error, enqueued_at, updated_at) "
+    "ON work_queue TO paas_worker",
+    "GRANT INSERT ON work_queue TO paas_worker",  # resync queues drifted apps
+    "GRANT UPDATE ON observations, task_definitions, listener_rules TO paas_worker",
+    "GRANT DELETE ON task_definitions, listener_rules TO paas_worker",
     "GRANT UPDATE (known_good_at, image_digest) ON releases TO paas_worker",
+    "GRANT UPDATE (resync_after) ON environments TO paas_worker",
+    "GRANT EXECUTE ON FUNCTION paas_claim(text, double precision, integer) TO paas_worker",
     # both write through sequences
     "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO paas_cli, paas_worker",
     # ops
-    "GRANT SELECT ON paas_deploy_history, paas_current_releases, paas_live_releases "
-    "TO paas_cli, paas_worker, paas_readonly",
+    "GRANT SELECT ON {views} TO paas_cli, paas_worker, paas_readonly",
 ]
+
+_CLI_KINDS = ", ".join(f"'{k}'" for k in CLI_EVENT_KINDS)
+
+# (table, policy name, command, role, USING, WITH CHECK); a table with RLS enabled shows a role
+# no row its policies do not allow. The owner (migrations) is not subject to them.
+POLICIES = [
+    ("deployments", "cli_read", "SELECT", "paas_cli", "true", None),
+    ("deployments", "cli_request", "INSERT", "paas_cli", None,
+     "state = 'pending' AND started_at IS NULL AND finished_at IS NULL AND error IS NULL "
+     "AND rolled_back_to_id IS NULL AND rolled_back_from_id IS NULL AND current_step IS NULL "
+     "AND rollback_started_at IS NULL AND end_state IS NULL"),
+    ("deployments", "cli_supersede_or_cancel_pending", "UPDATE", "paas_cli", "state = 'pending'",
+     "state IN ('superseded', 'cancelled') AND finished_at IS NOT NULL"),
+    ("deployments", "worker_read", "SELECT", "paas_worker", "true", None),
+    ("deployments", "worker_advance_unfinished", "UPDATE", "paas_worker",
+     "state IN ('pending', 'in_progress')", "true"),
+    ("deployment_events", "cli_read", "SELECT", "paas_cli", "true", None),
+    ("deployment_events", "cli_request_events", "INSERT", "paas_cli", None,
+     f"kind IN ({_CLI_KINDS}) AND fencing_token IS NULL AND aws_request_id IS NULL AND step IS NULL"),
+    ("deployment_events", "worker_read", "SELECT", "paas_worker", "true", None),
+    ("deployment_events", "worker_events", "INSERT", "paas_worker", None,
+     f"actor IS NULL AND (kind NOT IN ({_CLI_KINDS}) OR kind = 'superseded')"),
+    ("releases", "cli_read", "SELECT", "paas_cli", "true", None),
+    ("releases", "cli_new_release", "INSERT", "paas_cli", None, "known_good_at IS NULL"),
+    ("releases", "worker_read", "SELECT", "paas_worker", "true", None),
+    ("releases", "worker_known_good", "UPDATE", "paas_worker", "true", "true"),
+]
+
+RLS_TABLES = ("deployments", "deployment_events", "releases")
+
+
+def _policies(db: Db) -> None:
+    for table in RLS_TABLES:
+        db.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+    existing = {(r.tablename, r.policyname) for r in db.all(
+        "SELECT tablename, policyname FROM pg_policies WHERE schemaname = current_schema()")}
+    for table, name in existing:
+        if table in RLS_TABLES:
+            db.execute(f"DROP POLICY {name} ON {table}")
+    for table, name, cmd, role, using, check in POLICIES:
+        sql = f"CREATE POLICY {name} ON {table} FOR {cmd} TO {role}"
+        if using is not None:
+            sql += f" USING ({using})"
+        if check is not None:
+            sql += f" WITH CHECK ({check})"
+        db.execute(sql)
 
 
 def create_roles(db: Db) -> list[str]:
-    """Create the roles if missing and (re)apply their grants. Idempotent; returns what it created."""
+    """Create the roles if missing and (re)apply their grants and policies. Returns what it created."""
     import psycopg2.errors
 
     created = []
@@ -66,7 +131,7 @@ def create_roles(db: Db) -> list[str]:
             else:
                 db.execute("RELEASE SAVEPOINT paas_create_role")
                 created.append(role)
-    tables = ", ".join(TABLES)
     for stmt in GRANTS:
-        db.execute(stmt.format(tables=tables))
+        db.execute(stmt.format(tables=", ".join(TABLES), views=", ".join(VIEWS)))
+    _policies(db)
     return created

@@ -68,7 +68,8 @@ SELECT row_to_json(a) AS app,
          ORDER BY r.version DESC LIMIT 1) AS known_good_release_id
   FROM apps a
   CROSS JOIN (SELECT id, name, region, cluster, listener_arn, vpc_id, subnets, security_groups, role_arn,
-                     require_message, created_at FROM environments WHERE id = %(e)s) e
+                     alb_security_group, assign_public_ip, require_message, created_at
+                FROM environments WHERE id = %(e)s) e
   LEFT JOIN observations o ON o.app_id = a.id AND o.environment_id = e.id
   LEFT JOIN paas_live_releases l ON l.app_id = a.id AND l.environment_id = e.id
  WHERE a.id = %(a)s

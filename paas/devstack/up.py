@@ -36,7 +36,10 @@ def _free(port: int) -> int:
             return 0
 
 
-def upsert_dev_environment(db_url: str, boot: dict[str, Any], endpoint_url: str, name: str = "dev") -> None:
+def upsert_dev_environment(db_url: str, boot: dict[str, Any], endpoint_url: str | None = None,
+                           name: str = "dev") -> None:
+    """The `dev` environment's row. The endpoint is not stored: workers read it from their own
+    configuration (the state file `paas dev up` writes, or AWS_ENDPOINT_URL)."""
     from paas.db.sql import connect
 
     db = connect(db_url, "paas-dev")
@@ -45,14 +48,15 @@ def upsert_dev_environment(db_url: str, boot: dict[str, Any], endpoint_url: str,
             db.execute(
                 """
                 INSERT INTO environments (name, region, cluster, listener_arn, vpc_id, subnets, security_groups,
-                                          endpoint_url)
-                VALUES (%(n)s, %(r)s, %(c)s, %(l)s, %(v)s, %(s)s, %(g)s, %(u)s)
+                                          alb_security_group)
+                VALUES (%(n)s, %(r)s, %(c)s, %(l)s, %(v)s, %(s)s, %(g)s, %(alb)s)
                 ON CONFLICT (name) DO UPDATE SET region = EXCLUDED.region, cluster = EXCLUDED.cluster,
                     listener_arn = EXCLUDED.listener_arn, vpc_id = EXCLUDED.vpc_id, subnets = EXCLUDED.subnets,
-                    security_groups = EXCLUDED.security_groups, endpoint_url = EXCLUDED.endpoint_url
+                    security_groups = EXCLUDED.security_groups, alb_security_group = EXCLUDED.alb_security_group
                 """,
                 n=name, r=boot["region"], c=boot["cluster"], l=boot["listener_arn"], v=boot["vpc_id"],
-                s=list(boot["subnets"]), g=list(boot["security_groups"]), u=endpoint_url,
+                s=list(boot["subnets"]), g=list(boot["security_groups"]),
+                alb=boot.get("alb_security_group") or (list(boot["security_groups"]) or [None])[0],
             )
     finally:
         db.close()

@@ -1,10 +1,7 @@
 """Turn desired state into the AWS specs the driver sends (pure).
 
-Until EnvSpec and Desired carry them (the lead adds the columns), three settings are read with
-getattr and a default: `Desired.rule_priorities` ({process: priority}, allocated by
-paas.domain.routing.allocate_priority and stored; absent: the template's legacy hash),
-`EnvSpec.alb_security_group` (absent: the environment's security groups are taken as the
-ALB's, as before) and `EnvSpec.assign_public_ip` (absent: False).
+An environment without its own ALB security group (created before that setting existed) has
+its security groups taken as the ALB's, as before.
 """
 
 from __future__ import annotations
@@ -21,10 +18,10 @@ def tags(d: Desired, **extra: str) -> dict[str, str]:
 def stack_spec(d: Desired, release: ReleaseSpec) -> StackSpec:
     from paas.planner.infra_template import build_stack_template
 
-    alb_sg = getattr(d.env, "alb_security_group", None)
+    alb_sg = d.env.alb_security_group
     template = build_stack_template(
         d.app, d.env.name, release.manifest, vpc_id=d.env.vpc_id, listener_arn=d.env.listener_arn,
-        priorities=getattr(d, "rule_priorities", None) or None,
+        priorities=d.rule_priorities or None,
         alb_security_group=alb_sg,
         alb_security_groups=() if alb_sg else tuple(d.env.security_groups),
     )
@@ -74,5 +71,5 @@ def service_spec(d: Desired, process: str, colour: str, task_definition: str, co
         tags=tags(d, **{"paas:process": process, "paas:colour": colour}),
         # ECS ignores failing ELB health checks this long after a task starts; only behind a target group
         health_check_grace_period=proc.health_check.grace_period if proc is not None and proc.is_web and tg else None,
-        assign_public_ip=bool(getattr(d.env, "assign_public_ip", False)),
+        assign_public_ip=d.env.assign_public_ip,
     )

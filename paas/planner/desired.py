@@ -53,7 +53,9 @@ class EnvSpec:
     listener_arn: str | None
     vpc_id: str | None
     subnets: tuple[str, ...]
-    security_groups: tuple[str, ...]
+    security_groups: tuple[str, ...]  # the tasks' groups, besides the stack's own
+    alb_security_group: str | None = None  # the ALB's own group, which the task group admits
+    assign_public_ip: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,7 @@ class Desired:
     active_colour: dict[str, str] = field(default_factory=dict)  # process → colour serving now
     gc_overrides: dict[str, Any] = field(default_factory=dict)  # apps.gc_policy
     gc_state: dict[str, Any] = field(default_factory=dict)  # last GC check / request (observation record)
+    rule_priorities: dict[str, int] = field(default_factory=dict)  # web process → its listener rule's priority
 
     def colour(self, process: str) -> str:
         return self.active_colour.get(process, "blue")
