@@ -3,7 +3,7 @@
 Two levels, both fed by the same botocore event hooks:
 
 * a process-wide counter (`snapshot()` / `reset()`), which the worker's Prometheus metrics read;
-* a per-driver counter, selected through a context variable that `BotoDriver` sets around each
+* a per-driver counter, selected through a context variable that `Api.call` sets around each
   call (clients are cached and shared between drivers, so the hook cannot be per driver).
 
 Keys look like IAM actions: ``ecs:DescribeServices``, ``elasticloadbalancing:ModifyRule``,

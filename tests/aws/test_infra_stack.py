@@ -1,6 +1,6 @@
 """The infrastructure stack: template (pure) and the driver's CloudFormation calls.
 
-moto 5.2 gaps met here (worked around in paas/aws/boto_driver.py or noted):
+moto 5.2 gaps met here (worked around in paas/aws/cloudformation.py or noted):
 * UpdateStack with an unchanged template and no Parameters does not answer "No updates are to
   be performed"; the driver skips the call when the `paas:template` tag already matches.
 * moto never puts a stack into ROLLBACK_COMPLETE (a failing resource raises instead); the test
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import pytest
 
-from paas.aws.boto_driver import parse_infra
+from paas.aws.cloudformation import parse_infra
 from paas.domain.errors import TransientError, UserError
 from paas.domain.manifest import Manifest, ProcessSpec, Routing
 from paas.planner import infra_template as it
@@ -51,7 +51,7 @@ def test_template_shape_and_output_scheme_round_trip():
     assert infra["api-v2"].green_target_group == "value-of-apiXv2GreenTargetGroup"
     assert infra["web"].rule_arn == "value-of-webListenerRule"
     # the driver's capability scan sees IAM without names
-    from paas.aws.boto_driver import capabilities
+    from paas.aws.cloudformation import capabilities
     assert capabilities(t) == ["CAPABILITY_IAM"]
 
 

@@ -1,0 +1,110 @@
+"""ELBv2: target health, and the listener rule's forward weights (the atomic traffic shift).
+
+AWS limits kept here (checked against the ELBv2 API reference):
+
+* DescribeTargetHealth takes one target group per call.
+* DescribeRules documents no maximum for ``RuleArns`` (only ``PageSize`` ≤ 400); ARNs go in
+  batches of 20 (DescribeTags' limit, so one batch can be checked for ownership in one call)
+  and ``NextMarker`` is followed.
+* A weighted forward action's weights are 0-999.
+
+moto does not enforce the DescribeRules batch size.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from paas.aws.api import Api, chunks, rid
+from paas.aws.driver import Call
+from paas.domain.errors import PermanentError
+from paas.domain.observed import TargetHealth
+
+DESCRIBE_RULES_BATCH = 20
+WEIGHT_MAX = 999
+
+
+class Elbv2:
+    def __init__(self, api: Api) -> None:
+        self.api = api
+
+    def target_health(self, target_group_arns: list[str]) -> dict[str, TargetHealth]:
+        """Per target group: healthy, unhealthy (incl. ``unavailable``), total (registered,
+        not draining). A target group that no longer exists is absent from the result."""
+        out: dict[str, TargetHealth] = {}
+        for arn in dict.fromkeys(target_group_arns):
+            try:
+                resp = self.api.call("elbv2", "DescribeTargetHealth",
+                                     allow=("TargetGroupNotFound", "TargetGroupNotFoundException"),
+                                     TargetGroupArn=arn)
+            except ClientError:
+                continue
+            states = [(d.get("TargetHealth") or {}).get("State")
+                      for d in resp.get("TargetHealthDescriptions") or []]
+            live = [s for s in states if s != "draining"]
+            out[arn] = TargetHealth(healthy=sum(s == "healthy" for s in live),
+                                    unhealthy=sum(s in ("unhealthy", "unavailable") for s in live),
+                                    total=len(live))
+        return out
+
+    def _describe_rules(self, arns: list[str]) -> list[dict]:
+        rules: list[dict] = []
+        marker: str | None = None
+        while True:
+            params: dict[str, Any] = {"RuleArns": arns}
+            if marker:
+                params["Marker"] = marker
+            resp = self.api.call("elbv2", "DescribeRules", allow=("RuleNotFound", "RuleNotFoundException"),
+                                 **params)
+            rules.extend(resp.get("Rules") or [])
+            marker = resp.get("NextMarker")
+            if not marker:
+                return rules
+
+    def rule_weights(self, rule_arns: list[str]) -> dict[str, dict[str, int]]:
+        """rule ARN → {target group ARN: weight}. Rules that don't exist are absent."""
+        rules: list[dict] = []
+        for chunk in chunks(list(dict.fromkeys(rule_arns)), DESCRIBE_RULES_BATCH):
+            try:
+                rules.extend(self._describe_rules(list(chunk)))
+            except ClientError:
+                # one of them is gone: ask one by one to keep the others
+                for arn in chunk:
+                    try:
+                        rules.extend(self._describe_rules([arn]))
+                    except ClientError:
+                        continue
+        out: dict[str, dict[str, int]] = {}
+        for r in rules:
+            weights: dict[str, int] = {}
+            for action in r.get("Actions") or []:
+                if action.get("Type") != "forward":
+                    continue
+                fc = action.get("ForwardConfig") or {}
+                if fc.get("TargetGroups"):
+                    for tg in fc["TargetGroups"]:
+                        weights[tg["TargetGroupArn"]] = int(tg.get("Weight", 1) or 0)
+                elif action.get("TargetGroupArn"):
+                    weights[action["TargetGroupArn"]] = 100  # a single target: all traffic
+            out[r["RuleArn"]] = weights
+        return out
+
+    def set_weights(self, rule_arn: str, weights: dict[str, int]) -> Call:
+        """ONE ModifyRule call: the whole traffic split changes atomically."""
+        for tg, w in weights.items():
+            if not 0 <= int(w) <= WEIGHT_MAX:
+                raise PermanentError(f"elasticloadbalancing:ModifyRule: weight {w} for {tg} "
+                                     f"outside 0..{WEIGHT_MAX}")
+        action = {
+            "Type": "forward",
+            "ForwardConfig": {
+                "TargetGroups": [{"TargetGroupArn": tg, "Weight": int(w)}
+                                 for tg, w in weights.items()],
+                "TargetGroupStickinessConfig": {"Enabled": False},
+            },
+        }
+        resp = self.api.call("elbv2", "ModifyRule", RuleArn=rule_arn, Actions=[action])
+        return Call("elasticloadbalancing:ModifyRule", rid(resp), {"weights": dict(weights)})
+
