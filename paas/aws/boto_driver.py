@@ -59,6 +59,9 @@ class BotoDriver:
     def throttle_counts(self) -> dict[str, int]:
         return self.api.counter.throttles()
 
+    def stale_refusals(self) -> dict[str, int]:
+        return self.api.counter.refusals()
+
     # CloudFormation
     def describe_stack(self, name: str) -> StackState | None:
         return self.cloudformation.describe_stack(name)

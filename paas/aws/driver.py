@@ -4,6 +4,8 @@ Every call either returns, or raises `TransientError` (throttling, 5xx, timeouts
 still moving: retry with backoff) or `PermanentError` (access denied, a request AWS rejects,
 a missing cluster: record and stop), always with AWS's message and request id. Mutating calls
 return a `Call` so the reconciler can record the request id in the deployment's events.
+Inside ``with paas.aws.guard.lease(deadline)`` any call may also raise `LeaseLost`: the
+deadline passed, and the request was not sent.
 """
 
 from __future__ import annotations
@@ -77,3 +79,6 @@ class Driver(Protocol):
     def call_counts(self) -> dict[str, int]: ...
     def throttle_counts(self) -> dict[str, int]:
         """Throttling responses by operation (including ones botocore retried)."""
+    def stale_refusals(self) -> dict[str, int]:
+        """Requests the send guard refused by operation: the lease may have expired
+        (paas/aws/guard.py); each raised `LeaseLost` and never left the process."""
