@@ -23,7 +23,7 @@ from __future__ import annotations
 from paas.aws.api import Api
 from paas.aws.cloudformation import CloudFormation, capabilities, cfn_token, parse_infra
 from paas.aws.cloudwatch import CloudWatch
-from paas.aws.driver import Call, MetricQuery
+from paas.aws.driver import Call, MetricQuery, Owner
 from paas.aws.ecr import Ecr
 from paas.aws.ecs_services import Services, ecs_client_token
 from paas.aws.ecs_task_definitions import TaskDefinitions
@@ -47,7 +47,7 @@ class BotoDriver:
         self.cloudformation = CloudFormation(self.api)
         self.task_definitions = TaskDefinitions(self.api)
         self.services = Services(self.api, self.task_definitions)
-        self.elbv2 = Elbv2(self.api)
+        self.elbv2 = Elbv2(self.api, self.cloudformation)
         self.cloudwatch = CloudWatch(self.api)
         self.secrets = Secrets(self.api)
         self.ecr = Ecr(self.api)
@@ -69,11 +69,11 @@ class BotoDriver:
     def apply_stack(self, spec: StackSpec, token: str) -> Call:
         return self.cloudformation.apply_stack(spec, token)
 
-    def continue_update_rollback(self, name: str, token: str) -> Call:
-        return self.cloudformation.continue_update_rollback(name, token)
+    def continue_update_rollback(self, name: str, token: str, *, owner: Owner | None = None) -> Call:
+        return self.cloudformation.continue_update_rollback(name, token, owner=owner)
 
-    def delete_stack(self, name: str, token: str) -> Call:
-        return self.cloudformation.delete_stack(name, token)
+    def delete_stack(self, name: str, token: str, *, owner: Owner | None = None) -> Call:
+        return self.cloudformation.delete_stack(name, token, owner=owner)
 
     # ECS task definitions
     def find_task_definition(self, family: str, release: int) -> str | None:
@@ -82,8 +82,8 @@ class BotoDriver:
     def register_task_definition(self, spec: TaskDefSpec) -> Call:
         return self.task_definitions.register_task_definition(spec)
 
-    def deregister_task_definition(self, arn: str) -> Call:
-        return self.task_definitions.deregister_task_definition(arn)
+    def deregister_task_definition(self, arn: str, *, owner: Owner | None = None) -> Call:
+        return self.task_definitions.deregister_task_definition(arn, owner=owner)
 
     def list_task_definitions(self, family: str) -> list[str]:
         return self.task_definitions.list_task_definitions(family)
@@ -102,8 +102,9 @@ class BotoDriver:
     def update_service(self, spec: ServiceSpec) -> Call:
         return self.services.update_service(spec)
 
-    def scale_service(self, cluster: str, name: str, desired: int) -> Call:
-        return self.services.scale_service(cluster, name, desired)
+    def scale_service(self, cluster: str, name: str, desired: int, *,
+                      owner: Owner | None = None) -> Call:
+        return self.services.scale_service(cluster, name, desired, owner=owner)
 
     def describe_tasks(self, cluster: str, task_arns: list[str]) -> list[dict]:
         return self.services.describe_tasks(cluster, task_arns)
@@ -115,8 +116,9 @@ class BotoDriver:
     def rule_weights(self, rule_arns: list[str]) -> dict[str, dict[str, int]]:
         return self.elbv2.rule_weights(rule_arns)
 
-    def set_weights(self, rule_arn: str, weights: dict[str, int]) -> Call:
-        return self.elbv2.set_weights(rule_arn, weights)
+    def set_weights(self, rule_arn: str, weights: dict[str, int], *,
+                    owner: Owner | None = None) -> Call:
+        return self.elbv2.set_weights(rule_arn, weights, owner=owner)
 
     # CloudWatch
     def metric_data(self, queries: list[MetricQuery], start: float,

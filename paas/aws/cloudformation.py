@@ -2,7 +2,9 @@
 
 `apply_stack` creates, or updates when the template hash (the ``paas:template`` tag) differs;
 it never waits: the reconciler polls `describe_stack`. "No updates are to be performed" is
-success, `ClientRequestToken` rides on every mutating call.
+success, `ClientRequestToken` rides on every mutating call. An existing stack of that name is
+changed only when its ``paas:app`` / ``paas:env`` tags name the spec's owner (ownership.py;
+DescribeStacks returns the tags, so the check costs no call).
 
 AWS limits kept here: ``ClientRequestToken`` is 1-128 characters matching
 ``[a-zA-Z0-9][-a-zA-Z0-9]*``; other characters become ``-`` and long tokens are hashed.
@@ -26,12 +28,15 @@ import hashlib
 import json
 import re
 import time
+from typing import Mapping
 
 from botocore.exceptions import ClientError
 
+from paas.aws import ownership
 from paas.aws.api import Api, rid
 from paas.aws.driver import Call
 from paas.aws.errors import STACK_BUSY_DELAY, describe, error_code, error_message, is_no_updates, map_error
+from paas.aws.ownership import tag_dict
 from paas.domain.errors import PermanentError, TransientError
 from paas.domain.observed import StackState
 from paas.domain.specs import ProcessInfra, StackSpec
@@ -92,6 +97,8 @@ class CloudFormation:
     def __init__(self, api: Api) -> None:
         self.api = api
         self._stack_reasons: dict[tuple, str | None] = {}
+        # listener rule ARN → owner tags of the stack whose outputs name it (see ownership.py)
+        self._rule_owners: dict[str, dict[str, str]] = {}
 
     def _describe_stack_raw(self, name: str) -> dict | None:
         try:
@@ -130,14 +137,29 @@ class CloudFormation:
         if s is None or s.get("StackStatus") == "DELETE_COMPLETE":
             return None
         status = s["StackStatus"]
-        tags = {t["Key"]: t["Value"] for t in s.get("Tags") or []}
+        tags = tag_dict(s.get("Tags"))
         outputs = {o["OutputKey"]: o.get("OutputValue", "") for o in s.get("Outputs") or []}
         reason = s.get("StackStatusReason")
         if status in _FAILED_STATES:
             reason = self._failure_reason(s) or reason
+        infra = parse_infra(outputs)
+        for p in infra.values():
+            if p.rule_arn:
+                self._rule_owners[p.rule_arn] = ownership.owner(tags)
         return StackState(name=s.get("StackName", name), status=status,
                           template_hash=tags.get(TEMPLATE_TAG), reason=reason,
-                          infra=parse_infra(outputs), outputs=outputs)
+                          infra=infra, outputs=outputs)
+
+    def rule_owner(self, rule_arn: str, stack: str) -> dict[str, str] | None:
+        """The owner tags of `stack` if its outputs name `rule_arn` (None: not that stack's)."""
+        if rule_arn not in self._rule_owners:
+            self.describe_stack(stack)
+        return self._rule_owners.get(rule_arn)
+
+    def _check_owner(self, operation: str, stack: dict | None, name: str,
+                     owner: Mapping[str, str] | None) -> None:
+        if stack is not None and stack.get("StackStatus") != "DELETE_COMPLETE":
+            ownership.check(operation, f"stack {name}", tag_dict(stack.get("Tags")), owner)
 
     def apply_stack(self, spec: StackSpec, token: str) -> Call:
         """Create, or update when the template hash differs. Never waits: the reconciler polls
@@ -150,6 +172,7 @@ class CloudFormation:
         caps = capabilities(spec.template)
         current = self._describe_stack_raw(spec.name)
         status = current.get("StackStatus") if current else None
+        self._check_owner("cloudformation:UpdateStack", current, spec.name, spec.tags)
 
         if current is None or status == "DELETE_COMPLETE":
             create = dict(StackName=spec.name, TemplateBody=body, Capabilities=caps, Tags=tags,
@@ -213,12 +236,20 @@ class CloudFormation:
             raise map_error(e, "cloudformation:UpdateStack") from e
         return Call("cloudformation:UpdateStack", rid(resp), {"stack_id": resp.get("StackId")})
 
-    def continue_update_rollback(self, name: str, token: str) -> Call:
+    def continue_update_rollback(self, name: str, token: str, *,
+                                 owner: Mapping[str, str] | None = None) -> Call:
+        """With `owner` (paas:app/paas:env), the stack's tags are checked first."""
+        if owner:
+            self._check_owner("cloudformation:ContinueUpdateRollback",
+                              self._describe_stack_raw(name), name, owner)
         resp = self.api.call("cloudformation", "ContinueUpdateRollback", StackName=name,
                              ClientRequestToken=cfn_token(token))
         return Call("cloudformation:ContinueUpdateRollback", rid(resp), {})
 
-    def delete_stack(self, name: str, token: str) -> Call:
+    def delete_stack(self, name: str, token: str, *, owner: Mapping[str, str] | None = None) -> Call:
+        """With `owner` (paas:app/paas:env), the stack's tags are checked first."""
+        if owner:
+            self._check_owner("cloudformation:DeleteStack", self._describe_stack_raw(name), name, owner)
         resp = self.api.call("cloudformation", "DeleteStack", StackName=name,
                              ClientRequestToken=cfn_token(token))
         return Call("cloudformation:DeleteStack", rid(resp), {})

@@ -12,19 +12,25 @@ Emulator (moto 5.2) gaps, and why the code is still right on AWS:
   DescribeServices per creation, which is rare). AWS's exception (a racing creator) becomes a
   TransientError, so the next pass observes the service and plans an update.
 * moto does not enforce the DescribeServices / DescribeTasks batch limits.
+
+Ownership (ownership.py): before CreateService adopts an existing service and before every
+UpdateService, the service's tags (DescribeServices ``include=["TAGS"]``, one call) must name
+the spec's owner.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, Mapping
 
 from botocore.exceptions import ClientError
 
+from paas.aws import ownership
 from paas.aws.api import Api, chunks, rid
 from paas.aws.driver import Call
 from paas.aws.ecs_task_definitions import TaskDefinitions
 from paas.aws.errors import describe, error_message, map_error
+from paas.aws.ownership import tag_dict
 from paas.domain.errors import TransientError
 from paas.domain.observed import ServiceDeployment, ServiceState
 from paas.domain.specs import ServiceSpec
@@ -47,11 +53,31 @@ class Services:
         self.api = api
         self.task_definitions = task_definitions
 
-    def describe_services(self, cluster: str, names: list[str], *, releases: bool = False) -> dict[str, ServiceState]:
+    def _describe(self, cluster: str, names: list[str], *, tags: bool = False) -> list[dict]:
         raw: list[dict] = []
+        extra = {"include": ["TAGS"]} if tags else {}
         for chunk in chunks(list(dict.fromkeys(names)), DESCRIBE_SERVICES_MAX):
-            resp = self.api.call("ecs", "DescribeServices", cluster=cluster, services=list(chunk))
+            resp = self.api.call("ecs", "DescribeServices", cluster=cluster, services=list(chunk),
+                                 **extra)
             raw.extend(resp.get("services") or [])
+        return raw
+
+    def _live(self, cluster: str, name: str) -> dict | None:
+        """The ACTIVE or DRAINING service of that name, with its tags (INACTIVE ones are gone:
+        AWS lets a new service take the name)."""
+        for s in self._describe(cluster, [name], tags=True):
+            if s.get("serviceName") == name and s.get("status") in ("ACTIVE", "DRAINING"):
+                return s
+        return None
+
+    def _check_owner(self, operation: str, cluster: str, name: str, service: dict | None,
+                     owner: Mapping[str, str] | None) -> None:
+        if service is not None:
+            ownership.check(operation, f"ECS service {name} in cluster {cluster}",
+                            tag_dict(service.get("tags")), owner)
+
+    def describe_services(self, cluster: str, names: list[str], *, releases: bool = False) -> dict[str, ServiceState]:
+        raw = self._describe(cluster, names)
         # Reading each unseen task definition's release tag costs a DescribeTaskDefinition per
         # ARN: only when asked (the reconciler knows its own ARNs from the observation cache).
         releases_by_arn = self.task_definitions.release_of(s.get("taskDefinition") for s in raw) if releases else {}
@@ -113,13 +139,14 @@ class Services:
                                         "assignPublicIp": "DISABLED"}}
 
     def create_service(self, spec: ServiceSpec, token: str) -> Call:
-        existing = self.describe_services(spec.cluster, [spec.name]).get(spec.name)
-        if existing is not None and existing.status == "ACTIVE":
+        existing = self._live(spec.cluster, spec.name)
+        self._check_owner("ecs:CreateService", spec.cluster, spec.name, existing, spec.tags)
+        if existing is not None and existing.get("status") == "ACTIVE":
             # an earlier attempt of this step created it (AWS would also answer a same-token
             # retry with the existing service; moto would silently replace it)
             return Call("ecs:CreateService", None,
-                        {"existing": True, "task_definition": existing.task_definition})
-        if existing is not None and existing.status == "DRAINING":
+                        {"existing": True, "task_definition": existing.get("taskDefinition")})
+        if existing is not None:
             raise TransientError(f"ecs:CreateService: service {spec.name} is still DRAINING", 15.0)
         params: dict[str, Any] = {
             "cluster": spec.cluster,
@@ -152,6 +179,9 @@ class Services:
         return Call("ecs:CreateService", rid(resp), {"arn": svc.get("serviceArn")})
 
     def update_service(self, spec: ServiceSpec) -> Call:
+        """After checking the service's owner tags against the spec's (one DescribeServices)."""
+        self._check_owner("ecs:UpdateService", spec.cluster, spec.name,
+                          self._live(spec.cluster, spec.name), spec.tags)
         resp = self.api.call("ecs", "UpdateService", cluster=spec.cluster, service=spec.name,
                              taskDefinition=spec.task_definition, desiredCount=spec.desired_count,
                              deploymentConfiguration=self._deployment_configuration(spec),
@@ -162,7 +192,11 @@ class Services:
                     {"arn": svc.get("serviceArn"), "task_definition": spec.task_definition,
                      "desired": spec.desired_count})
 
-    def scale_service(self, cluster: str, name: str, desired: int) -> Call:
+    def scale_service(self, cluster: str, name: str, desired: int, *,
+                      owner: Mapping[str, str] | None = None) -> Call:
+        """With `owner` (paas:app/env/process), the service's tags are checked first."""
+        if owner:
+            self._check_owner("ecs:UpdateService", cluster, name, self._live(cluster, name), owner)
         resp = self.api.call("ecs", "UpdateService", cluster=cluster, service=name, desiredCount=desired)
         return Call("ecs:UpdateService", rid(resp), {"desired": desired})
 

@@ -4,19 +4,24 @@ Registration is idempotent through `find_task_definition` (the family's newest r
 bounded scan of recent ones for a rollback), so a worker that crashed after RegisterTaskDefinition
 does not register the same release twice. Task definitions are immutable and their ARNs unique,
 so the ARN → release facts are cached on the shared `AwsClients` for the life of the process.
+
+Family names can collide across apps (ownership.py): a new revision is registered only into a
+family whose newest revision carries the spec's ``paas:app`` / ``paas:env`` / ``paas:process``.
 """
 
 from __future__ import annotations
 
 import shlex
 import threading
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from botocore.exceptions import ClientError
 
+from paas.aws import ownership
 from paas.aws.api import Api, rid
 from paas.aws.driver import Call
 from paas.aws.errors import error_message, map_error
+from paas.aws.ownership import tag_dict
 from paas.domain.specs import TaskDefSpec
 
 RELEASE_TAG = "paas:release"
@@ -47,14 +52,20 @@ class TaskDefinitions:
         with self._releases_lock:
             self._releases[arn] = release
 
-    def find_task_definition(self, family: str, release: int) -> str | None:
+    def _describe(self, task_definition: str) -> dict | None:
+        """DescribeTaskDefinition with tags; None when there is no such family or revision."""
         try:
-            resp = self.api.call("ecs", "DescribeTaskDefinition", allow=("ClientException",),
-                                 taskDefinition=family, include=["TAGS"])
+            return self.api.call("ecs", "DescribeTaskDefinition", allow=("ClientException",),
+                                 taskDefinition=task_definition, include=["TAGS"])
         except ClientError as e:
             if "Unable to describe task definition" in error_message(e) or "not found" in error_message(e).lower():
                 return None
             raise map_error(e, "ecs:DescribeTaskDefinition") from e
+
+    def find_task_definition(self, family: str, release: int) -> str | None:
+        resp = self._describe(family)
+        if resp is None:
+            return None
         td = resp.get("taskDefinition") or {}
         arn = td.get("taskDefinitionArn")
         if not arn or td.get("status") not in (None, "ACTIVE"):
@@ -83,6 +94,12 @@ class TaskDefinitions:
         return None
 
     def register_task_definition(self, spec: TaskDefSpec) -> Call:
+        """A new revision, after checking that the family's newest revision (if any) carries
+        the spec's owner tags (one DescribeTaskDefinition)."""
+        newest = self._describe(spec.family)
+        if newest is not None:
+            ownership.check("ecs:RegisterTaskDefinition", f"task-definition family {spec.family}",
+                            tag_dict(newest.get("tags")), spec.tags)
         container: dict[str, Any] = {
             "name": spec.container_name,
             "image": spec.image,
@@ -123,7 +140,13 @@ class TaskDefinitions:
         return Call("ecs:RegisterTaskDefinition", rid(resp),
                     {"arn": arn, "revision": td.get("revision")})
 
-    def deregister_task_definition(self, arn: str) -> Call:
+    def deregister_task_definition(self, arn: str, *, owner: Mapping[str, str] | None = None) -> Call:
+        """With `owner` (paas:app/env/process), the revision's tags are checked first."""
+        if owner:
+            found = self._describe(arn)
+            if found is not None:
+                ownership.check("ecs:DeregisterTaskDefinition", f"task definition {arn}",
+                                tag_dict(found.get("tags")), owner)
         resp = self.api.call("ecs", "DeregisterTaskDefinition", taskDefinition=arn)
         return Call("ecs:DeregisterTaskDefinition", rid(resp), {"arn": arn})
 

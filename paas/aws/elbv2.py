@@ -8,27 +8,56 @@ AWS limits kept here (checked against the ELBv2 API reference):
   and ``NextMarker`` is followed.
 * A weighted forward action's weights are 0-999.
 
-moto does not enforce the DescribeRules batch size.
+* DescribeTags takes ≤ 20 resource ARNs.
+
+Ownership (ownership.py): before a ModifyRule with an ``owner``, the rule's own paas tags are
+read (DescribeTags); a rule without them must be named in the outputs of the owner's stack
+(its CloudFormation stack created it; DescribeStacks, usually already read this pass).
+
+moto does not enforce the DescribeRules batch size; its DescribeTags answers an unknown rule
+ARN with no tags instead of RuleNotFound, and CloudFormation-created rules carry no tags.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from botocore.exceptions import ClientError
 
+from paas.aws import ownership
 from paas.aws.api import Api, chunks, rid
+from paas.aws.cloudformation import CloudFormation
 from paas.aws.driver import Call
+from paas.aws.ownership import tag_dict
 from paas.domain.errors import PermanentError
 from paas.domain.observed import TargetHealth
+from paas.domain.specs import stack_name
 
 DESCRIBE_RULES_BATCH = 20
 WEIGHT_MAX = 999
 
 
 class Elbv2:
-    def __init__(self, api: Api) -> None:
+    def __init__(self, api: Api, cloudformation: CloudFormation) -> None:
         self.api = api
+        self.cloudformation = cloudformation
+
+    def _check_rule_owner(self, rule_arn: str, owner: Mapping[str, str]) -> None:
+        """The rule's own paas tags (DescribeTags), else the stack whose outputs name it."""
+        resp = self.api.call("elbv2", "DescribeTags", ResourceArns=[rule_arn])
+        tags: dict[str, str] = {}
+        for d in resp.get("TagDescriptions") or []:
+            if d.get("ResourceArn") == rule_arn:
+                tags = tag_dict(d.get("Tags"))
+        what, want = f"listener rule {rule_arn}", dict(owner)
+        if not ownership.owner(tags) and owner.get("paas:app") and owner.get("paas:env"):
+            stack = stack_name(owner["paas:app"], owner["paas:env"])
+            via_stack = self.cloudformation.rule_owner(rule_arn, stack)
+            if via_stack is not None:
+                # the stack is the app+environment's; processes are not on it
+                tags, what = via_stack, f"listener rule {rule_arn} (of stack {stack})"
+                want.pop("paas:process", None)
+        ownership.check("elasticloadbalancing:ModifyRule", what, tags, want)
 
     def target_health(self, target_group_arns: list[str]) -> dict[str, TargetHealth]:
         """Per target group: healthy, unhealthy (incl. ``unavailable``), total (registered,
@@ -91,8 +120,10 @@ class Elbv2:
             out[r["RuleArn"]] = weights
         return out
 
-    def set_weights(self, rule_arn: str, weights: dict[str, int]) -> Call:
-        """ONE ModifyRule call: the whole traffic split changes atomically."""
+    def set_weights(self, rule_arn: str, weights: dict[str, int], *,
+                    owner: Mapping[str, str] | None = None) -> Call:
+        """ONE ModifyRule call: the whole traffic split changes atomically. With `owner`
+        (paas:app/paas:env), the rule's owner is checked first (ownership.py)."""
         for tg, w in weights.items():
             if not 0 <= int(w) <= WEIGHT_MAX:
                 raise PermanentError(f"elasticloadbalancing:ModifyRule: weight {w} for {tg} "
@@ -105,6 +136,8 @@ class Elbv2:
                 "TargetGroupStickinessConfig": {"Enabled": False},
             },
         }
+        if owner:
+            self._check_rule_owner(rule_arn, owner)
         resp = self.api.call("elbv2", "ModifyRule", RuleArn=rule_arn, Actions=[action])
         return Call("elasticloadbalancing:ModifyRule", rid(resp), {"weights": dict(weights)})
 

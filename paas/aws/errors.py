@@ -121,3 +121,8 @@ def map_error(e: BaseException, operation: str) -> PaasError | None:
     if isinstance(e, BotoCoreError):
         return TransientError(f"{operation}: {one_line(str(e))}", NETWORK_DELAY)
     return None
+
+
+class OwnershipConflict(PermanentError):
+    """A resource paas was asked to change belongs to another app/environment/process, or to
+    nobody paas knows (no ``paas:*`` tags). Names can collide; AWS checks no owner, we do."""

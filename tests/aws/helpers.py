@@ -32,9 +32,17 @@ def taskdef(app: str, release: int, *, image: str = "nginx:1.27", process: str =
     )
 
 
-def service(env, name: str, task_definition: str, *, count: int = 0, tg: str | None = None) -> ServiceSpec:
+def owner(app: str, process: str | None = "web") -> dict[str, str]:
+    tags = {"paas:app": app, "paas:env": "test"}
+    if process:
+        tags["paas:process"] = process
+    return tags
+
+
+def service(env, name: str, task_definition: str, *, count: int = 0, tg: str | None = None,
+            app: str | None = None) -> ServiceSpec:
     return ServiceSpec(cluster=env.cluster, name=name, task_definition=task_definition,
                        desired_count=count, subnets=tuple(env.subnets),
                        security_groups=tuple(env.security_groups), target_group_arn=tg,
                        container_name="web", container_port=8080 if tg else None,
-                       tags={"paas:app": name})
+                       tags={**owner(app or name), "paas:colour": "blue"})
