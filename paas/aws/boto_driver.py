@@ -126,8 +126,9 @@ class BotoDriver:
         return self.cloudwatch.metric_data(queries, start, end)
 
     # secrets, ECR
-    def put_secret(self, name: str, value: str) -> tuple[str, int]:
-        return self.secrets.put_secret(name, value)
+    def put_secret(self, name: str, value: str, *, token: str | None = None,
+                   tags: Owner | None = None) -> tuple[str, str]:
+        return self.secrets.put_secret(name, value, token=token, tags=tags)
 
     def resolve_digest(self, image: str) -> str | None:
         return self.ecr.resolve_digest(image)

@@ -78,9 +78,12 @@ class Driver(Protocol):
     def metric_data(self, queries: list[MetricQuery], start: float, end: float) -> dict[str, list[tuple[float, float]]]:
         """GetMetricData in batches of 500 queries; id → [(timestamp, value)] oldest first."""
 
-    # SSM / ECR
-    def put_secret(self, name: str, value: str) -> tuple[str, int]:
-        """SecureString parameter; returns (ARN, version). The value is never logged."""
+    # Secrets Manager / ECR
+    def put_secret(self, name: str, value: str, *, token: str | None = None,
+                   tags: Mapping[str, str] | None = None) -> tuple[str, str]:
+        """A new version of Secrets Manager secret `name` (created on first use); returns
+        (secret ARN, version id), which a task definition pins (paas/aws/secrets.py). The value
+        is never logged; values over `paas.domain.limits.MAX_SECRET_BYTES` raise UserError."""
     def resolve_digest(self, image: str) -> str | None:
         """sha256 digest when the image lives in an ECR repository of this account."""
 

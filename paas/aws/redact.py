@@ -7,7 +7,8 @@ formatted message of every record made meanwhile.
 
 The value is registered in every spelling a log line can carry it in: as is, JSON-escaped (the
 JSON protocols' bodies: quotes, backslashes, newlines, non-ASCII as ``\\uXXXX``), Python-repr
-escaped (the parameter dicts botocore logs) and URL-encoded (the query protocols' bodies).
+escaped, alone and on top of the JSON escaping (botocore logs the request dict, whose body is
+``bytes`` holding the JSON), and URL-encoded (the query protocols' bodies).
 
 Logging consults a logger's filters only for records made on that very logger, not for records
 propagating from its children, so the filter is added to every botocore/boto3/urllib3 logger
@@ -26,17 +27,25 @@ from urllib.parse import quote, quote_plus
 _PACKAGES = ("botocore", "boto3", "urllib3", "s3transfer")
 
 
+def _py_escaped(text: str) -> set[str]:
+    """`text` as it appears inside a Python repr (of a str or of bytes), both quote styles:
+    repr escapes ``'`` only when it quotes with ``'``, which depends on the surrounding text."""
+    both = "'\""  # with both quotes present, repr quotes with ' and escapes it
+    return {
+        repr(text)[1:-1],
+        repr(both + text)[1:-1][3:],
+        repr(text.encode("utf-8"))[2:-1],
+        repr((both + text).encode("utf-8"))[2:-1][3:],
+    }
+
+
 def spellings(value: str) -> list[str]:
     """The ways `value` may appear inside a log line, longest first."""
-    forms = {
-        value,
-        json.dumps(value)[1:-1],
-        json.dumps(value, ensure_ascii=False)[1:-1],
-        repr(value)[1:-1],
-        repr(value.encode("utf-8"))[2:-1],
-        quote_plus(value, safe=""),
-        quote(value, safe=""),
-    }
+    bases = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+    forms = set(bases)
+    for b in bases:
+        forms |= _py_escaped(b)
+    forms |= {quote_plus(value, safe=""), quote(value, safe="")}
     return sorted((f for f in forms if f), key=len, reverse=True)
 
 
