@@ -40,11 +40,11 @@ class BotoDriver:
     """The boto3 implementation of `paas.aws.driver.Driver` (plus `describe_tasks`,
     `delete_stack`)."""
 
-    def __init__(self, clients: AwsClients) -> None:
+    def __init__(self, clients: AwsClients, *, cfn_role_arn: str | None = None) -> None:
         self.clients = clients
         self.region = clients.region
         self.api = Api(clients)
-        self.cloudformation = CloudFormation(self.api)
+        self.cloudformation = CloudFormation(self.api, cfn_role_arn)
         self.task_definitions = TaskDefinitions(self.api)
         self.services = Services(self.api, self.task_definitions)
         self.elbv2 = Elbv2(self.api, self.cloudformation)

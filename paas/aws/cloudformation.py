@@ -6,6 +6,11 @@ success, `ClientRequestToken` rides on every mutating call. An existing stack of
 changed only when its ``paas:app`` / ``paas:env`` tags name the spec's owner (ownership.py;
 DescribeStacks returns the tags, so the check costs no call).
 
+With a CloudFormation service role (``PAAS_CFN_ROLE_ARN``, `paas.aws.session.make_driver`),
+every stack operation passes it as ``RoleARN``: CloudFormation creates the stack's resources
+(IAM roles, target groups, ...) as that role, and the worker needs no write access to them,
+only ``iam:PassRole`` on the role (`paas iam policy --cfn-role-arn`, paas/aws/iam.py).
+
 AWS limits kept here: ``ClientRequestToken`` is 1-128 characters matching
 ``[a-zA-Z0-9][-a-zA-Z0-9]*``; other characters become ``-`` and long tokens are hashed.
 
@@ -94,8 +99,10 @@ def template_json(template: dict) -> str:
 
 
 class CloudFormation:
-    def __init__(self, api: Api) -> None:
+    def __init__(self, api: Api, role_arn: str | None = None) -> None:
         self.api = api
+        # the CloudFormation service role stack operations run as (RoleARN), if configured
+        self._role = {"RoleARN": role_arn} if role_arn else {}
         self._stack_reasons: dict[tuple, str | None] = {}
         # listener rule ARN → owner tags of the stack whose outputs name it (see ownership.py)
         self._rule_owners: dict[str, dict[str, str]] = {}
@@ -176,7 +183,7 @@ class CloudFormation:
 
         if current is None or status == "DELETE_COMPLETE":
             create = dict(StackName=spec.name, TemplateBody=body, Capabilities=caps, Tags=tags,
-                          OnFailure="ROLLBACK")
+                          OnFailure="ROLLBACK", **self._role)
             try:
                 try:
                     resp = self.api.call("cloudformation", "CreateStack",
@@ -204,7 +211,7 @@ class CloudFormation:
         if status in _DELETE_TO_RECOVER:
             reason = self._failure_reason(current) or current.get("StackStatusReason") or ""
             resp = self.api.call("cloudformation", "DeleteStack", StackName=stack_id,
-                                 ClientRequestToken=cfn_token(f"{token}-del"))
+                                 ClientRequestToken=cfn_token(f"{token}-del"), **self._role)
             raise TransientError(
                 f"cloudformation:DeleteStack: stack {spec.name} was {status}"
                 + (f" ({reason})" if reason else "")
@@ -224,7 +231,7 @@ class CloudFormation:
             resp = self.api.call("cloudformation", "UpdateStack",
                                  allow=("ValidationError", "TokenAlreadyExistsException"),
                                  StackName=spec.name, TemplateBody=body, Capabilities=caps, Tags=tags,
-                                 ClientRequestToken=tok)
+                                 ClientRequestToken=tok, **self._role)
         except ClientError as e:
             if is_no_updates(e):
                 return Call("cloudformation:UpdateStack", rid(e.response),
@@ -243,7 +250,7 @@ class CloudFormation:
             self._check_owner("cloudformation:ContinueUpdateRollback",
                               self._describe_stack_raw(name), name, owner)
         resp = self.api.call("cloudformation", "ContinueUpdateRollback", StackName=name,
-                             ClientRequestToken=cfn_token(token))
+                             ClientRequestToken=cfn_token(token), **self._role)
         return Call("cloudformation:ContinueUpdateRollback", rid(resp), {})
 
     def delete_stack(self, name: str, token: str, *, owner: Mapping[str, str] | None = None) -> Call:
@@ -251,6 +258,6 @@ class CloudFormation:
         if owner:
             self._check_owner("cloudformation:DeleteStack", self._describe_stack_raw(name), name, owner)
         resp = self.api.call("cloudformation", "DeleteStack", StackName=name,
-                             ClientRequestToken=cfn_token(token))
+                             ClientRequestToken=cfn_token(token), **self._role)
         return Call("cloudformation:DeleteStack", rid(resp), {})
 

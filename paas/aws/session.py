@@ -1,7 +1,8 @@
 """boto3 sessions and clients for the driver: one Session, cached clients, shared hooks.
 
 `make_driver(region, endpoint_url=None, role_arn=None, *, budget=None, faults=None,
-connect_timeout=None, read_timeout=None)` is the only entry point the rest of paas needs.
+connect_timeout=None, read_timeout=None, cfn_role_arn=None)` is the only entry point the rest
+of paas needs.
 
 * Endpoint: the argument, else ``AWS_ENDPOINT_URL`` (boto3 also honours it natively, and the
   service-specific ``AWS_ENDPOINT_URL_<SERVICE>`` variables still win there).
@@ -14,6 +15,8 @@ connect_timeout=None, read_timeout=None)` is the only entry point the rest of pa
 * Cross-account: with `role_arn`, credentials come from STS AssumeRole (RoleSessionName
   ``paas-<host>``) as *refreshable* credentials: botocore renews them before they expire, so a
   worker that runs for days never sends an expired token.
+* CloudFormation service role: `cfn_role_arn` or ``PAAS_CFN_ROLE_ARN``; stack operations pass
+  it as RoleARN (paas/aws/cloudformation.py), so the worker needs no IAM write access.
 * Creating clients is slow (tens of ms, JSON models): clients are cached per
   (region, endpoint, role, budget, faults) for the life of the process, behind a lock.
   boto3 clients are thread-safe once created, so all reconcile threads share them.
@@ -47,6 +50,7 @@ if TYPE_CHECKING:
 
 SERVICES = ("ecs", "elbv2", "cloudformation", "cloudwatch", "ssm", "ecr", "sts")
 
+CFN_ROLE_ENV = "PAAS_CFN_ROLE_ARN"
 CONNECT_TIMEOUT = 5
 READ_TIMEOUT = 30
 MAX_ATTEMPTS = 5
@@ -207,12 +211,22 @@ def make_driver(region: str, endpoint_url: str | None = None, role_arn: str | No
                 budget: TokenBucket | None = None,
                 faults: FaultSpec | str | None = None,
                 connect_timeout: float | None = None,
-                read_timeout: float | None = None) -> "BotoDriver":
-    """A `BotoDriver` on the process's cached clients for this region/endpoint/role/timeouts."""
-    from paas.aws.boto_driver import BotoDriver
+                read_timeout: float | None = None,
+                cfn_role_arn: str | None = None) -> "BotoDriver":
+    """A `BotoDriver` on the process's cached clients for this region/endpoint/role/timeouts.
 
+    `cfn_role_arn` (default ``PAAS_CFN_ROLE_ARN``) is the CloudFormation service role stack
+    operations pass as RoleARN."""
+    from paas.aws.boto_driver import BotoDriver
+    from paas.aws.iam import ROLE_ARN_RE
+
+    cfn_role_arn = cfn_role_arn or os.environ.get(CFN_ROLE_ENV) or None
+    if cfn_role_arn and not ROLE_ARN_RE.fullmatch(cfn_role_arn):
+        raise UserError(f"{CFN_ROLE_ENV} must be an IAM role ARN "
+                        f"(arn:aws:iam::123456789012:role/NAME), got {cfn_role_arn!r}")
     return BotoDriver(get_clients(region, endpoint_url, role_arn, budget=budget, faults=faults,
-                                  connect_timeout=connect_timeout, read_timeout=read_timeout))
+                                  connect_timeout=connect_timeout, read_timeout=read_timeout),
+                      cfn_role_arn=cfn_role_arn)
 
 
 def clear_cache() -> None:

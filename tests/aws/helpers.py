@@ -46,3 +46,15 @@ def service(env, name: str, task_definition: str, *, count: int = 0, tg: str | N
                        security_groups=tuple(env.security_groups), target_group_arn=tg,
                        container_name="web", container_port=8080 if tg else None,
                        tags={**owner(app or name), "paas:colour": "blue"})
+
+
+def set_moto_stack_status(aws_env, name: str, status: str) -> None:
+    """moto never reaches failure states by itself: set one in its in-process backend."""
+    from moto.cloudformation.models import cloudformation_backends
+
+    from tests.aws.conftest import ACCOUNT
+
+    with aws_env.moto_state():
+        backend = cloudformation_backends[ACCOUNT][aws_env.region]
+        stack = next(s for s in backend.stacks.values() if s.name == name)
+        stack.status = status

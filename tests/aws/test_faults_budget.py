@@ -55,6 +55,10 @@ def test_stack_busy_is_transient_and_network_errors_are_transient():
     assert isinstance(map_error(ConnectTimeoutError(endpoint_url="http://x"), "ecs:X"), TransientError)
     assert isinstance(map_error(EndpointConnectionError(endpoint_url="http://x"), "ecs:X"), TransientError)
     assert map_error(ValueError("not aws"), "ecs:X") is None
+    from botocore.parsers import ResponseParserError
+
+    html = map_error(ResponseParserError("invalid XML received: b'<html>502</html>'"), "ecs:X")
+    assert isinstance(html, TransientError) and str(html).startswith("ecs:X: unreadable response")
 
 
 def test_fault_spec_parsing():
