@@ -1,12 +1,15 @@
 """CloudWatch: ALB metrics per target group for the canary gate.
 
 AWS limits kept here: GetMetricData takes ≤ 500 queries a call (batched), results are paged
-with ``NextToken``. Per target group, ALB metrics are addressed with both ``TargetGroup=
-targetgroup/NAME/ID`` and ``LoadBalancer=app/NAME/ID``. moto does not enforce the 500 limit.
+with ``NextToken``; a query id is ``[a-z][a-zA-Z0-9_]*`` (≤ 255), unique in the call; a period
+is 1, 5, 10, 30 or a multiple of 60 seconds. Per target group, ALB metrics are addressed with
+both ``TargetGroup=targetgroup/NAME/ID`` and ``LoadBalancer=app/NAME/ID``. moto enforces none
+of these.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -15,6 +18,24 @@ from paas.aws.driver import MetricQuery
 from paas.domain.errors import PermanentError
 
 GET_METRIC_DATA_MAX = 500
+QUERY_ID_RE = re.compile(r"[a-z][a-zA-Z0-9_]*")
+QUERY_ID_MAX = 255
+HIGH_RESOLUTION_PERIODS = (1, 5, 10, 30)
+
+
+def check_queries(queries: list[MetricQuery]) -> None:
+    """AWS's rules for GetMetricData queries, checked before sending (moto checks none)."""
+    seen: set[str] = set()
+    for q in queries:
+        if not QUERY_ID_RE.fullmatch(q.id) or len(q.id) > QUERY_ID_MAX:
+            raise PermanentError(f"cloudwatch:GetMetricData: query id {q.id!r} must start with a "
+                                 f"lower-case letter, then letters, digits or _ (≤ {QUERY_ID_MAX})")
+        if q.id in seen:
+            raise PermanentError(f"cloudwatch:GetMetricData: query id {q.id!r} is used twice")
+        seen.add(q.id)
+        if not (q.period in HIGH_RESOLUTION_PERIODS or (q.period > 0 and q.period % 60 == 0)):
+            raise PermanentError(f"cloudwatch:GetMetricData: period {q.period} s of query {q.id} "
+                                 "must be 1, 5, 10, 30 or a multiple of 60")
 
 
 class CloudWatch:
@@ -22,6 +43,7 @@ class CloudWatch:
         self.api = api
 
     def metric_data(self, queries: list[MetricQuery], start: float, end: float) -> dict[str, list[tuple[float, float]]]:
+        check_queries(queries)
         out: dict[str, list[tuple[float, float]]] = {q.id: [] for q in queries}
         t0 = datetime.fromtimestamp(start, tz=timezone.utc)
         t1 = datetime.fromtimestamp(end, tz=timezone.utc)

@@ -6,7 +6,7 @@ AWS limits kept here (checked against the ELBv2 API reference):
 * DescribeRules documents no maximum for ``RuleArns`` (only ``PageSize`` ≤ 400); ARNs go in
   batches of 20 (DescribeTags' limit, so one batch can be checked for ownership in one call)
   and ``NextMarker`` is followed.
-* A weighted forward action's weights are 0-999.
+* A weighted forward action spreads traffic over 1-5 target groups, weights 0-999.
 
 * DescribeTags takes ≤ 20 resource ARNs.
 
@@ -35,6 +35,7 @@ from paas.domain.specs import stack_name
 
 DESCRIBE_RULES_BATCH = 20
 WEIGHT_MAX = 999
+FORWARD_TARGET_GROUPS_MAX = 5
 
 
 class Elbv2:
@@ -124,6 +125,9 @@ class Elbv2:
                     owner: Mapping[str, str] | None = None) -> Call:
         """ONE ModifyRule call: the whole traffic split changes atomically. With `owner`
         (paas:app/paas:env), the rule's owner is checked first (ownership.py)."""
+        if not 1 <= len(weights) <= FORWARD_TARGET_GROUPS_MAX:
+            raise PermanentError(f"elasticloadbalancing:ModifyRule: a forward action takes 1 to "
+                                 f"{FORWARD_TARGET_GROUPS_MAX} target groups, got {len(weights)}")
         for tg, w in weights.items():
             if not 0 <= int(w) <= WEIGHT_MAX:
                 raise PermanentError(f"elasticloadbalancing:ModifyRule: weight {w} for {tg} "

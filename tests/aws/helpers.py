@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Any, Iterator
+
 from paas.domain.manifest import Manifest, ProcessSpec, Routing
 from paas.domain.specs import ServiceSpec, StackSpec, TaskDefSpec, stack_name
 from paas.planner.infra_template import build_stack_template
@@ -58,3 +61,21 @@ def set_moto_stack_status(aws_env, name: str, status: str) -> None:
         backend = cloudformation_backends[ACCOUNT][aws_env.region]
         stack = next(s for s in backend.stacks.values() if s.name == name)
         stack.status = status
+
+
+@contextmanager
+def sent_params(client: Any, service_id: str, operation: str) -> Iterator[list[dict]]:
+    """Every parameter dict a client sends for one operation while the block runs (a
+    botocore event hook: what goes on the wire, not what the code meant to send)."""
+    seen: list[dict] = []
+    event = f"before-parameter-build.{service_id}.{operation}"
+
+    def record(params: dict, **_: Any) -> None:
+        seen.append(dict(params))
+
+    uid = f"paas-test-{id(seen)}"
+    client.meta.events.register(event, record, unique_id=uid)
+    try:
+        yield seen
+    finally:
+        client.meta.events.unregister(event, record, unique_id=uid)
