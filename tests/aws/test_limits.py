@@ -59,15 +59,11 @@ def test_describe_rules_sends_at_most_20_rules(aws_env, driver, uid):
         elbv2.delete_listener(ListenerArn=listener)
 
 
-def test_get_metric_data_sends_at_most_500_queries_and_checks_them_first(aws_env, driver, uid):
+def test_get_metric_data_queries_are_checked_before_sending(aws_env, driver, uid):
+    """(Batches of 500: test_secrets_ecr_cloudwatch.test_metric_data_batches_of_500_and_sorts.)"""
     tg = f"arn:aws:elasticloadbalancing:{aws_env.region}:{ACCOUNT}:targetgroup/tg{uid}/0123456789abcdef"
     lb = aws_env.load_balancer_arn
     now = time.time()
-    qs = [MetricQuery(f"q{i}", "RequestCount", tg, lb, "Sum", 60) for i in range(501)]
-    with sent_params(driver.clients.cloudwatch, "cloudwatch", "GetMetricData") as sent:
-        driver.metric_data(qs, now - 600, now)
-    assert [len(p["MetricDataQueries"]) for p in sent] == [500, 1]
-
     before = driver.call_counts().get("cloudwatch:GetMetricData", 0)
     for bad, needle in ((MetricQuery("Q1", "RequestCount", tg, lb, "Sum", 60), "must start with a lower-case"),
                         (MetricQuery("q-1", "RequestCount", tg, lb, "Sum", 60), "must start with a lower-case"),
@@ -76,7 +72,9 @@ def test_get_metric_data_sends_at_most_500_queries_and_checks_them_first(aws_env
         with pytest.raises(PermanentError, match=needle):
             driver.metric_data([MetricQuery("q0", "RequestCount", tg, lb, "Sum", 60), bad], now - 600, now)
     assert driver.call_counts().get("cloudwatch:GetMetricData", 0) == before  # nothing sent
-    driver.metric_data([MetricQuery("hi_res", "RequestCount", tg, lb, "Sum", 10)], now - 60, now)
+    with sent_params(driver.clients.cloudwatch, "cloudwatch", "GetMetricData") as sent:
+        driver.metric_data([MetricQuery("hi_res", "RequestCount", tg, lb, "Sum", 10)], now - 60, now)
+    assert [q["Id"] for p in sent for q in p["MetricDataQueries"]] == ["hi_res"]
 
 
 def test_a_forward_action_takes_at_most_5_target_groups(aws_env, driver, uid):

@@ -16,7 +16,7 @@ from paas.domain.errors import PermanentError, UserError
 from paas.domain.limits import MAX_SECRET_BYTES
 from paas.planner.build import secret_value_from
 from tests.aws.conftest import ACCOUNT
-from tests.aws.helpers import taskdef
+from tests.aws.helpers import sent_params, taskdef
 
 
 def _version_of(value_from: str) -> tuple[str, str]:
@@ -124,8 +124,10 @@ def test_metric_data_batches_of_500_and_sorts(aws_env, driver, uid):
 
     queries = [MetricQuery(f"q{i}", "RequestCount", tg, lb, "Sum", 60) for i in range(600)]
     before = driver.call_counts().get("cloudwatch:GetMetricData", 0)
-    got = driver.metric_data(queries, now - 600, now)
-    assert driver.call_counts()["cloudwatch:GetMetricData"] - before == 2  # 500 + 100
+    with sent_params(driver.clients.cloudwatch, "cloudwatch", "GetMetricData") as sent:
+        got = driver.metric_data(queries, now - 600, now)
+    assert driver.call_counts()["cloudwatch:GetMetricData"] - before == 2
+    assert [len(p["MetricDataQueries"]) for p in sent] == [500, 100]
     assert len(got) == 600
     assert [v for _, v in got["q0"]] == [5.0, 6.0, 7.0]  # oldest first
     assert got["q599"] == got["q0"]
