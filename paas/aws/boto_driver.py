@@ -15,7 +15,9 @@ ecr.py                 image digests
 
 Each module's docstring lists the AWS limits it keeps and the emulator gaps it works around.
 Every call goes through `Api.call` (paas/aws/api.py): counted, and errors mapped to
-`TransientError` / `PermanentError`.
+`TransientError` / `PermanentError`. Around them: ownership.py (no change to a resource whose
+``paas:*`` tags name another owner), guard.py (no request once a worker's lease may have
+expired), redact.py (no secret in a log), iam.py (the policy these calls need).
 """
 
 from __future__ import annotations
