@@ -132,7 +132,7 @@ def test_secret_values_from_stdin():
     assert "secret" not in msg.replace("secret PW", "")  # never the value
     refused(v.secret_value, b"  \n", "PW", match="empty")
     refused(v.secret_value, b"a\x00b", "PW", match="NUL")
-    refused(v.secret_value, b"x" * 4097, "PW", match="4096")
+    refused(v.secret_value, b"x" * 65537, "PW", match="65536")
 
 
 # --------------------------------------------------------------------------- paas.toml

@@ -3,7 +3,7 @@
 Two levels, both fed by the same botocore event hooks:
 
 * a process-wide counter (`snapshot()` / `reset()`), which the worker's Prometheus metrics read;
-* a per-driver counter, selected through a context variable that `BotoDriver` sets around each
+* a per-driver counter, selected through a context variable that `Api.call` sets around each
   call (clients are cached and shared between drivers, so the hook cannot be per driver).
 
 Keys look like IAM actions: ``ecs:DescribeServices``, ``elasticloadbalancing:ModifyRule``,
@@ -12,7 +12,8 @@ Keys look like IAM actions: ``ecs:DescribeServices``, ``elasticloadbalancing:Mod
 A *call* is one logical API call (``before-call``: once per call, however many HTTP attempts
 botocore's retry handler makes). A *throttle* is one HTTP attempt answered with a throttling
 error (``needs-retry``: once per attempt, so throttles that botocore retried and recovered from
-are counted too).
+are counted too). A *refusal* is one HTTP attempt the send guard stopped because the worker's
+lease may have expired (paas/aws/guard.py).
 """
 
 from __future__ import annotations
@@ -39,19 +40,35 @@ THROTTLE_CODES = frozenset({
 # boto3 client name → IAM action prefix (the name an operator greps CloudTrail / IAM for).
 _IAM_PREFIX = {"elbv2": "elasticloadbalancing", "monitoring": "cloudwatch"}
 
+# botocore service id, hyphenised as in event names → boto3 client name
+SERVICE_IDS = {
+    "ecs": "ecs", "elastic-load-balancing-v2": "elbv2", "cloudformation": "cloudformation",
+    "cloudwatch": "cloudwatch", "ssm": "ssm", "ecr": "ecr", "sts": "sts",
+    "secrets-manager": "secretsmanager",
+}
+
 
 def operation_key(service: str, operation: str) -> str:
     """``ecs`` + ``DescribeServices`` → ``ecs:DescribeServices``."""
     return f"{_IAM_PREFIX.get(service, service)}:{operation}"
 
 
+def key_from_event(event_name: str) -> str:
+    """``before-send.elastic-load-balancing-v2.ModifyRule`` → ``elasticloadbalancing:ModifyRule``."""
+    parts = event_name.split(".")
+    if len(parts) < 3:
+        return event_name
+    return operation_key(SERVICE_IDS.get(parts[1], parts[1]), parts[2])
+
+
 class CallCounter:
-    """Thread-safe counts of calls and throttles by operation key."""
+    """Thread-safe counts of calls, throttles and refused requests by operation key."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._calls: Counter[str] = Counter()
         self._throttles: Counter[str] = Counter()
+        self._refusals: Counter[str] = Counter()
 
     def add_call(self, key: str) -> None:
         with self._lock:
@@ -61,9 +78,17 @@ class CallCounter:
         with self._lock:
             self._throttles[key] += 1
 
+    def add_refusal(self, key: str) -> None:
+        with self._lock:
+            self._refusals[key] += 1
+
     def calls(self) -> dict[str, int]:
         with self._lock:
             return dict(self._calls)
+
+    def refusals(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._refusals)
 
     def throttles(self) -> dict[str, int]:
         with self._lock:
@@ -71,12 +96,14 @@ class CallCounter:
 
     def snapshot(self) -> dict[str, dict[str, int]]:
         with self._lock:
-            return {"calls": dict(self._calls), "throttles": dict(self._throttles)}
+            return {"calls": dict(self._calls), "throttles": dict(self._throttles),
+                    "refusals": dict(self._refusals)}
 
     def reset(self) -> None:
         with self._lock:
             self._calls.clear()
             self._throttles.clear()
+            self._refusals.clear()
 
 
 _PROCESS = CallCounter()
@@ -85,7 +112,7 @@ _current: contextvars.ContextVar[CallCounter | None] = contextvars.ContextVar(
 
 
 def snapshot() -> dict[str, dict[str, int]]:
-    """Process-wide counts: ``{"calls": {op: n}, "throttles": {op: n}}``."""
+    """Process-wide counts: ``{"calls": {op: n}, "throttles": {op: n}, "refusals": {op: n}}``."""
     return _PROCESS.snapshot()
 
 
@@ -116,6 +143,14 @@ def _on_before_call(model: Any = None, **_: Any) -> None:
     c = _current.get()
     if c is not None:
         c.add_call(key)
+
+
+def add_refusal(key: str) -> None:
+    """Count one request the send guard refused (process-wide and into the current driver)."""
+    _PROCESS.add_refusal(key)
+    c = _current.get()
+    if c is not None:
+        c.add_refusal(key)
 
 
 def is_throttle_response(response: Any) -> bool:

@@ -4,15 +4,22 @@ Every call either returns, or raises `TransientError` (throttling, 5xx, timeouts
 still moving: retry with backoff) or `PermanentError` (access denied, a request AWS rejects,
 a missing cluster: record and stop), always with AWS's message and request id. Mutating calls
 return a `Call` so the reconciler can record the request id in the deployment's events.
+Inside ``with paas.aws.guard.lease(deadline)`` any call may also raise `LeaseLost`: the
+deadline passed, and the request was not sent.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Mapping, Protocol
 
 from paas.domain.observed import ServiceState, StackState, TargetHealth
 from paas.domain.specs import ServiceSpec, StackSpec, TaskDefSpec
+
+
+# ``{"paas:app": ..., "paas:env": ..., "paas:process": ...}``: who asks for a change. Specs carry
+# it in their tags; calls without a spec take it as ``owner=`` (paas/aws/ownership.py).
+Owner = Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -38,14 +45,17 @@ class Driver(Protocol):
     # CloudFormation: the infrastructure stack
     def describe_stack(self, name: str) -> StackState | None: ...
     def apply_stack(self, spec: StackSpec, token: str) -> Call:
-        """Create, or update when the template hash differs; 'No updates' is success."""
-    def continue_update_rollback(self, name: str, token: str) -> Call: ...
+        """Create, or update when the template hash differs; 'No updates' is success.
+        An existing stack whose paas:app/paas:env tags name another owner (or none) is refused
+        with `OwnershipConflict` (a PermanentError); so are the calls below, for specs' tags or
+        the `owner` given."""
+    def continue_update_rollback(self, name: str, token: str, *, owner: Owner | None = None) -> Call: ...
 
     # ECS
     def find_task_definition(self, family: str, release: int) -> str | None:
         """The ARN already registered for this release (idempotent registration), if any."""
     def register_task_definition(self, spec: TaskDefSpec) -> Call: ...
-    def deregister_task_definition(self, arn: str) -> Call: ...
+    def deregister_task_definition(self, arn: str, *, owner: Owner | None = None) -> Call: ...
     def list_task_definitions(self, family: str) -> list[str]: ...
     def describe_services(self, cluster: str, names: list[str], *, releases: bool = False) -> dict[str, ServiceState]:
         """Batches of 10 (AWS's limit); missing services are absent from the result.
@@ -55,21 +65,25 @@ class Driver(Protocol):
     def list_services(self, cluster: str) -> list[str]: ...
     def create_service(self, spec: ServiceSpec, token: str) -> Call: ...
     def update_service(self, spec: ServiceSpec) -> Call: ...
-    def scale_service(self, cluster: str, name: str, desired: int) -> Call: ...
+    def scale_service(self, cluster: str, name: str, desired: int, *, owner: Owner | None = None) -> Call: ...
 
     # ELBv2
     def target_health(self, target_group_arns: list[str]) -> dict[str, TargetHealth]: ...
     def rule_weights(self, rule_arns: list[str]) -> dict[str, dict[str, int]]: ...
-    def set_weights(self, rule_arn: str, weights: dict[str, int]) -> Call:
-        """One ModifyRule call: the atomic traffic shift."""
+    def set_weights(self, rule_arn: str, weights: dict[str, int], *, owner: Owner | None = None) -> Call:
+        """One ModifyRule call: the atomic traffic shift (after an owner check when `owner`
+        is given: the rule's tags, or the owner's stack naming it in its outputs)."""
 
     # CloudWatch
     def metric_data(self, queries: list[MetricQuery], start: float, end: float) -> dict[str, list[tuple[float, float]]]:
         """GetMetricData in batches of 500 queries; id → [(timestamp, value)] oldest first."""
 
-    # SSM / ECR
-    def put_secret(self, name: str, value: str) -> tuple[str, int]:
-        """SecureString parameter; returns (ARN, version). The value is never logged."""
+    # Secrets Manager / ECR
+    def put_secret(self, name: str, value: str, *, token: str | None = None,
+                   tags: Mapping[str, str] | None = None) -> tuple[str, str]:
+        """A new version of Secrets Manager secret `name` (created on first use); returns
+        (secret ARN, version id), which a task definition pins (paas/aws/secrets.py). The value
+        is never logged; values over `paas.domain.limits.SECRET_VALUE_MAX_BYTES` raise UserError."""
     def resolve_digest(self, image: str) -> str | None:
         """sha256 digest when the image lives in an ECR repository of this account."""
 
@@ -77,3 +91,6 @@ class Driver(Protocol):
     def call_counts(self) -> dict[str, int]: ...
     def throttle_counts(self) -> dict[str, int]:
         """Throttling responses by operation (including ones botocore retried)."""
+    def stale_refusals(self) -> dict[str, int]:
+        """Requests the send guard refused by operation: the lease may have expired
+        (paas/aws/guard.py); each raised `LeaseLost` and never left the process."""

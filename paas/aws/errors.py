@@ -6,7 +6,8 @@ the CLI show what AWS said, about which call, and what to quote to AWS support.
 The rule: throttling, 5xx, timeouts, connection drops, expired credentials and "the stack is
 still moving" are transient (retry after `delay`); a request AWS rejects (access denied,
 validation, a missing cluster) is permanent, because sending it again changes nothing.
-Unknown 4xx codes are permanent, unknown 5xx codes transient.
+Unknown 4xx codes are permanent, unknown 5xx codes transient, and so is a response botocore
+cannot parse (an HTML error page from a proxy, after botocore's own retries).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from botocore.exceptions import (
     ParamValidationError,
     PartialCredentialsError,
 )
+from botocore.parsers import ResponseParserError
 
 from paas.aws.accounting import THROTTLE_CODES
 from paas.domain.errors import PaasError, PermanentError, TransientError
@@ -120,4 +122,13 @@ def map_error(e: BaseException, operation: str) -> PaasError | None:
         return TransientError(f"{operation}: {one_line(str(e))}", NETWORK_DELAY)
     if isinstance(e, BotoCoreError):
         return TransientError(f"{operation}: {one_line(str(e))}", NETWORK_DELAY)
+    if isinstance(e, ResponseParserError):
+        # a body that is not AWS's (an HTML error page from a proxy or a crashed endpoint)
+        return TransientError(f"{operation}: unreadable response: {one_line(str(e))[:300]}",
+                              SERVER_DELAY)
     return None
+
+
+class OwnershipConflict(PermanentError):
+    """A resource paas was asked to change belongs to another app/environment/process, or to
+    nobody paas knows (no ``paas:*`` tags). Names can collide; AWS checks no owner, we do."""

@@ -32,16 +32,10 @@ from typing import Any
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
 
-from paas.aws.accounting import operation_key
+from paas.aws.accounting import key_from_event
 from paas.domain.errors import UserError
 
 ENV_VAR = "PAAS_AWS_FAULTS"
-
-# service id (hyphenised, as in event names) → boto3 client name, for `ops=` filters
-_SERVICE_IDS = {
-    "ecs": "ecs", "elastic-load-balancing-v2": "elbv2", "cloudformation": "cloudformation",
-    "cloudwatch": "cloudwatch", "ssm": "ssm", "ecr": "ecr", "sts": "sts",
-}
 
 
 @dataclass(frozen=True)
@@ -163,11 +157,9 @@ class FaultInjector:
     def _wanted(self, event_name: str) -> bool:
         if not self.spec.ops:
             return True
-        parts = event_name.split(".")
-        if len(parts) < 3:
+        if event_name.count(".") < 2:
             return False
-        service = _SERVICE_IDS.get(parts[1], parts[1])
-        return operation_key(service, parts[2]) in self.spec.ops
+        return key_from_event(event_name) in self.spec.ops
 
     def _draw(self) -> str | None:
         s = self.spec

@@ -1,21 +1,28 @@
 """boto3 sessions and clients for the driver: one Session, cached clients, shared hooks.
 
-`make_driver(region, endpoint_url=None, role_arn=None, *, budget=None, faults=None)` is the only
-entry point the rest of paas needs.
+`make_driver(region, endpoint_url=None, role_arn=None, *, budget=None, faults=None,
+connect_timeout=None, read_timeout=None, cfn_role_arn=None)` is the only entry point the rest
+of paas needs.
 
 * Endpoint: the argument, else ``AWS_ENDPOINT_URL`` (boto3 also honours it natively, and the
   service-specific ``AWS_ENDPOINT_URL_<SERVICE>`` variables still win there).
 * Retries: botocore's ``standard`` mode, 5 attempts, with connect/read timeouts, so throttling,
   5xx and timeouts are retried with backoff and a client-side retry quota before the driver
   ever sees them.
+* Timeouts: ``connect_timeout`` / ``read_timeout`` (seconds, default 5 / 30) bound one HTTP
+  attempt. A worker passes values that fit inside its lease margin: the send guard
+  (paas/aws/guard.py) stops attempts after the deadline, the timeouts bound the one in flight.
 * Cross-account: with `role_arn`, credentials come from STS AssumeRole (RoleSessionName
   ``paas-<host>``) as *refreshable* credentials: botocore renews them before they expire, so a
   worker that runs for days never sends an expired token.
+* CloudFormation service role: `cfn_role_arn` or ``PAAS_CFN_ROLE_ARN``; stack operations pass
+  it as RoleARN (paas/aws/cloudformation.py), so the worker needs no IAM write access.
 * Creating clients is slow (tens of ms, JSON models): clients are cached per
   (region, endpoint, role, budget, faults) for the life of the process, behind a lock.
   boto3 clients are thread-safe once created, so all reconcile threads share them.
-* Every client gets the accounting hooks, the account's request budget and, when asked for
-  (argument or ``PAAS_AWS_FAULTS``), fault injection.
+* Every client gets the accounting hooks, the account's request budget, the send guard and,
+  when asked for (argument or ``PAAS_AWS_FAULTS``), fault injection, in that order on
+  ``before-send`` (the guard after the budget's wait, faults last).
 """
 
 from __future__ import annotations
@@ -32,26 +39,33 @@ import botocore.session
 from botocore.config import Config
 from botocore.credentials import DeferredRefreshableCredentials
 
+from paas.aws import guard
 from paas.aws.accounting import install_accounting
 from paas.aws.budget import TokenBucket, budget_for
 from paas.aws.faults import FaultInjector, FaultSpec
+from paas.domain.errors import UserError
 
 if TYPE_CHECKING:
     from paas.aws.boto_driver import BotoDriver
 
 SERVICES = ("ecs", "elbv2", "cloudformation", "cloudwatch", "ssm", "ecr", "sts")
 
+CFN_ROLE_ENV = "PAAS_CFN_ROLE_ARN"
 CONNECT_TIMEOUT = 5
 READ_TIMEOUT = 30
 MAX_ATTEMPTS = 5
 ASSUME_ROLE_SECONDS = 3600
 
 
-def client_config() -> Config:
+def client_config(connect_timeout: float = CONNECT_TIMEOUT,
+                  read_timeout: float = READ_TIMEOUT) -> Config:
+    for what, v in (("connect timeout", connect_timeout), ("read timeout", read_timeout)):
+        if not v > 0:
+            raise UserError(f"AWS client {what} must be a positive number of seconds, got {v!r}")
     return Config(
-        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
-        connect_timeout=CONNECT_TIMEOUT,
-        read_timeout=READ_TIMEOUT,
+        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},  # attempts, not retries
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
         max_pool_connections=50,  # N reconcile threads share each client
         user_agent_extra="paas",
     )
@@ -91,7 +105,7 @@ def _assumed_role_session(region: str, endpoint_url: str | None, role_arn: str) 
 
 @dataclass
 class AwsClients:
-    """The cached, hooked clients for one (region, endpoint, role, budget, faults)."""
+    """The cached, hooked clients for one (region, endpoint, role, budget, faults, timeouts)."""
 
     region: str
     endpoint_url: str | None
@@ -100,6 +114,8 @@ class AwsClients:
     budget: TokenBucket
     faults: FaultInjector | None
     account_key: str
+    connect_timeout: float = CONNECT_TIMEOUT
+    read_timeout: float = READ_TIMEOUT
     _clients: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     # task definition ARN → paas:release (task definitions are immutable: cached forever,
@@ -115,9 +131,11 @@ class AwsClients:
             c = self._clients.get(key)
             if c is None:
                 c = self.session.client(service, region_name=region or self.region,
-                                        endpoint_url=self.endpoint_url, config=client_config())
+                                        endpoint_url=self.endpoint_url,
+                                        config=client_config(self.connect_timeout, self.read_timeout))
                 install_accounting(c.meta.events)
                 self.budget.install(c.meta.events)
+                guard.install(c.meta.events)
                 if self.faults is not None:
                     self.faults.install(c.meta.events)
                 self._clients[key] = c
@@ -159,7 +177,12 @@ def _account_key(session: boto3.Session, endpoint_url: str | None, role_arn: str
 
 def get_clients(region: str, endpoint_url: str | None = None, role_arn: str | None = None, *,
                 budget: TokenBucket | None = None,
-                faults: FaultSpec | str | None = None) -> AwsClients:
+                faults: FaultSpec | str | None = None,
+                connect_timeout: float | None = None,
+                read_timeout: float | None = None) -> AwsClients:
+    connect_timeout = CONNECT_TIMEOUT if connect_timeout is None else float(connect_timeout)
+    read_timeout = READ_TIMEOUT if read_timeout is None else float(read_timeout)
+    client_config(connect_timeout, read_timeout)  # validates
     if endpoint_url is None:
         endpoint_url = os.environ.get("AWS_ENDPOINT_URL") or None
     if faults is None:
@@ -171,24 +194,39 @@ def get_clients(region: str, endpoint_url: str | None = None, role_arn: str | No
     with _cache_lock:
         session = _session(region, endpoint_url, role_arn)
         bucket = budget or budget_for(_account_key(session, endpoint_url, role_arn))
-        key = (region, endpoint_url, role_arn, id(bucket), str(spec) if spec else None)
+        key = (region, endpoint_url, role_arn, id(bucket), str(spec) if spec else None,
+               connect_timeout, read_timeout)
         clients = _clients_cache.get(key)
         if clients is None:
             clients = AwsClients(region=region, endpoint_url=endpoint_url, role_arn=role_arn,
                                  session=session, budget=bucket,
                                  faults=FaultInjector(spec) if spec else None,
-                                 account_key=_account_key(session, endpoint_url, role_arn))
+                                 account_key=_account_key(session, endpoint_url, role_arn),
+                                 connect_timeout=connect_timeout, read_timeout=read_timeout)
             _clients_cache[key] = clients
         return clients
 
 
 def make_driver(region: str, endpoint_url: str | None = None, role_arn: str | None = None, *,
                 budget: TokenBucket | None = None,
-                faults: FaultSpec | str | None = None) -> "BotoDriver":
-    """A `BotoDriver` on the process's cached clients for this region/endpoint/role."""
-    from paas.aws.boto_driver import BotoDriver
+                faults: FaultSpec | str | None = None,
+                connect_timeout: float | None = None,
+                read_timeout: float | None = None,
+                cfn_role_arn: str | None = None) -> "BotoDriver":
+    """A `BotoDriver` on the process's cached clients for this region/endpoint/role/timeouts.
 
-    return BotoDriver(get_clients(region, endpoint_url, role_arn, budget=budget, faults=faults))
+    `cfn_role_arn` (default ``PAAS_CFN_ROLE_ARN``) is the CloudFormation service role stack
+    operations pass as RoleARN."""
+    from paas.aws.boto_driver import BotoDriver
+    from paas.aws.iam import ROLE_ARN_RE
+
+    cfn_role_arn = cfn_role_arn or os.environ.get(CFN_ROLE_ENV) or None
+    if cfn_role_arn and not ROLE_ARN_RE.fullmatch(cfn_role_arn):
+        raise UserError(f"{CFN_ROLE_ENV} must be an IAM role ARN "
+                        f"(arn:aws:iam::123456789012:role/NAME), got {cfn_role_arn!r}")
+    return BotoDriver(get_clients(region, endpoint_url, role_arn, budget=budget, faults=faults,
+                                  connect_timeout=connect_timeout, read_timeout=read_timeout),
+                      cfn_role_arn=cfn_role_arn)
 
 
 def clear_cache() -> None:

@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "promote": ("paas.cli.progressive", "promote"),
     "abort": ("paas.cli.progressive", "abort"),
     "gc": ("paas.cli.progressive", "gc"),
+    "iam": ("paas.cli.iam", "iam"),
 }
 
 

@@ -1,4 +1,4 @@
-"""Secrets: values go to SSM Parameter Store as SecureString; the database keeps only references."""
+"""Secrets: values go to AWS Secrets Manager; the database keeps only the ARN and version id."""
 
 from __future__ import annotations
 
@@ -10,19 +10,16 @@ from paas.cli.common import actor_option, actor_or_default, database, env_option
 from paas.domain import validate as v
 from paas.domain.errors import UserError
 
-MAX_SSM_VALUE = 8192  # advanced-tier SSM parameters hold up to 8 KB
-
-
 @click.group()
 def secrets():
-    """Secret env vars (stored in SSM, referenced by ARN and version)."""
+    """Secret env vars (stored in Secrets Manager, pinned by ARN and version id)."""
 
 
 @secrets.command("set")
 @click.argument("app")
 @click.argument("name")
 @env_option
-@click.option("--from-file", type=click.File("r"), help="Read the value from a file instead of stdin.")
+@click.option("--from-file", type=click.File("rb"), help="Read the value from a file instead of stdin.")
 @click.option("--message", "-m")
 @actor_option
 @json_option
@@ -35,15 +32,13 @@ def secrets_set(app, name, env, from_file, message, actor, as_json, wait):
 
     v.name(app, "app name")
     v.secret_name(name)
+    from paas.domain.limits import SECRET_VALUE_MAX_BYTES
+
     if from_file is None and sys.stdin.isatty():
         click.echo(f"value for {name} (end with Ctrl-D):", err=True)
-    value = (from_file or sys.stdin).read()
-    if value.endswith("\n"):
-        value = value[:-1]
-    if not value.strip():
-        raise UserError(f"the value for secret {name} is empty")
-    if len(value.encode()) > MAX_SSM_VALUE:
-        raise UserError(f"the value for secret {name} is larger than SSM's {MAX_SSM_VALUE} bytes")
+    source = from_file or getattr(sys.stdin, "buffer", None)
+    raw = source.read(SECRET_VALUE_MAX_BYTES + 3) if source is not None else sys.stdin.read().encode()
+    value = v.secret_value(raw, name)  # strict UTF-8, one trailing newline dropped, bounded
     with database() as db:
         a, e = get_app(db, app), get_env(db, env)
     arn, version = driver_for(e).put_secret(f"/paas/{e.name}/{a.name}/{name}", value)

@@ -32,8 +32,9 @@ CONFIG_KEYS_MAX = 500
 CONFIG_KEY_MAX = 255
 
 # --- secrets ------------------------------------------------------------------------------
-# The driver writes SSM SecureStrings in the Standard tier: values up to 4 KB (4096 bytes).
-SECRET_VALUE_MAX_BYTES = 4096
+# Secret values are stored in AWS Secrets Manager (paas/aws/secrets.py), whose SecretString
+# holds at most 65,536 bytes (the API's SecretStringType): the limit of the storage written.
+SECRET_VALUE_MAX_BYTES = 65536
 
 # --- paas.toml ----------------------------------------------------------------------------
 MANIFEST_MAX_BYTES = 256 * 1024  # a real paas.toml is a few hundred bytes

@@ -223,8 +223,8 @@ def config_vars(variables: dict[str, str]) -> dict[str, str]:
 
 def secret_value(data: bytes | str, secret: str) -> str:
     """A secret read from stdin or a file (bytes: read it in binary, at most the limit + 2 bytes):
-    strict UTF-8, one trailing newline dropped, not empty, no NUL, at most 4096 bytes (SSM
-    Standard tier). The message never contains the value."""
+    strict UTF-8, one trailing newline dropped, not empty, no NUL, at most the 64 KiB Secrets
+    Manager stores. The message never contains the value."""
     if isinstance(data, bytes):
         try:
             data = data.decode("utf-8")
@@ -241,7 +241,7 @@ def secret_value(data: bytes | str, secret: str) -> str:
         raise UserError(f"the value for secret {secret} contains a NUL character")
     size = len(value.encode("utf-8"))
     if size > limits.SECRET_VALUE_MAX_BYTES:
-        raise UserError(f"the value for secret {secret} is larger than SSM's {limits.SECRET_VALUE_MAX_BYTES} bytes "
+        raise UserError(f"the value for secret {secret} is larger than Secrets Manager's {limits.SECRET_VALUE_MAX_BYTES} bytes "
                         f"({size} bytes)")
     return value
 

@@ -41,7 +41,7 @@ def task_def_spec(d: Desired, process: str, release: ReleaseSpec, obs: Observed)
         port=proc.port if proc else None,
         command=proc.command if proc else None,
         environment=dict(release.vars),
-        secrets={name: ref["arn"] for name, ref in release.secrets.items()},
+        secrets={name: secret_value_from(ref) for name, ref in release.secrets.items()},
         log_group=outputs.get("LogGroupName"),
         region=d.env.region,
         execution_role_arn=outputs.get("ExecutionRoleArn"),
@@ -73,3 +73,16 @@ def service_spec(d: Desired, process: str, colour: str, task_definition: str, co
         health_check_grace_period=proc.health_check.grace_period if proc is not None and proc.is_web and tg else None,
         assign_public_ip=d.env.assign_public_ip,
     )
+
+
+def secret_value_from(ref: dict) -> str:
+    """A container secret's ``valueFrom`` for a stored reference ``{"arn", "version"}``.
+
+    A Secrets Manager secret is pinned to its version: ``<ARN>:<json-key>:<version-stage>:
+    <version-id>`` with key and stage empty, so a release runs the value it was made with.
+    An SSM parameter cannot be pinned (ECS takes its name or ARN only): the ARN as is.
+    """
+    arn, version = ref["arn"], ref.get("version")
+    if ":secretsmanager:" in arn and isinstance(version, str) and version:
+        return f"{arn}:::{version}"
+    return arn

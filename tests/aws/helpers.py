@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Any, Iterator
+
 from paas.domain.manifest import Manifest, ProcessSpec, Routing
 from paas.domain.specs import ServiceSpec, StackSpec, TaskDefSpec, stack_name
 from paas.planner.infra_template import build_stack_template
@@ -32,9 +35,47 @@ def taskdef(app: str, release: int, *, image: str = "nginx:1.27", process: str =
     )
 
 
-def service(env, name: str, task_definition: str, *, count: int = 0, tg: str | None = None) -> ServiceSpec:
+def owner(app: str, process: str | None = "web") -> dict[str, str]:
+    tags = {"paas:app": app, "paas:env": "test"}
+    if process:
+        tags["paas:process"] = process
+    return tags
+
+
+def service(env, name: str, task_definition: str, *, count: int = 0, tg: str | None = None,
+            app: str | None = None) -> ServiceSpec:
     return ServiceSpec(cluster=env.cluster, name=name, task_definition=task_definition,
                        desired_count=count, subnets=tuple(env.subnets),
                        security_groups=tuple(env.security_groups), target_group_arn=tg,
                        container_name="web", container_port=8080 if tg else None,
-                       tags={"paas:app": name})
+                       tags={**owner(app or name), "paas:colour": "blue"})
+
+
+def set_moto_stack_status(aws_env, name: str, status: str) -> None:
+    """moto never reaches failure states by itself: set one in its in-process backend."""
+    from moto.cloudformation.models import cloudformation_backends
+
+    from tests.aws.conftest import ACCOUNT
+
+    with aws_env.moto_state():
+        backend = cloudformation_backends[ACCOUNT][aws_env.region]
+        stack = next(s for s in backend.stacks.values() if s.name == name)
+        stack.status = status
+
+
+@contextmanager
+def sent_params(client: Any, service_id: str, operation: str) -> Iterator[list[dict]]:
+    """Every parameter dict a client sends for one operation while the block runs (a
+    botocore event hook: what goes on the wire, not what the code meant to send)."""
+    seen: list[dict] = []
+    event = f"before-parameter-build.{service_id}.{operation}"
+
+    def record(params: dict, **_: Any) -> None:
+        seen.append(dict(params))
+
+    uid = f"paas-test-{id(seen)}"
+    client.meta.events.register(event, record, unique_id=uid)
+    try:
+        yield seen
+    finally:
+        client.meta.events.unregister(event, record, unique_id=uid)

@@ -108,7 +108,8 @@ def test_missing_cluster_is_permanent_and_names_the_operation(driver, uid):
 
 
 def test_token_shapes():
-    from paas.aws.boto_driver import cfn_token, ecs_client_token
+    from paas.aws.cloudformation import cfn_token
+    from paas.aws.ecs_services import ecs_client_token
 
     assert ecs_client_token("dep-12-create") == "dep-12-create"
     long = ecs_client_token("x" * 80)

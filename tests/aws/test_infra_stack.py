@@ -1,6 +1,6 @@
 """The infrastructure stack: template (pure) and the driver's CloudFormation calls.
 
-moto 5.2 gaps met here (worked around in paas/aws/boto_driver.py or noted):
+moto 5.2 gaps met here (worked around in paas/aws/cloudformation.py or noted):
 * UpdateStack with an unchanged template and no Parameters does not answer "No updates are to
   be performed"; the driver skips the call when the `paas:template` tag already matches.
 * moto never puts a stack into ROLLBACK_COMPLETE (a failing resource raises instead); the test
@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import pytest
 
-from paas.aws.boto_driver import parse_infra
+from paas.aws.cloudformation import parse_infra
 from paas.domain.errors import TransientError, UserError
 from paas.domain.manifest import HealthCheck, Manifest, ProcessSpec, Routing
 from paas.planner import infra_template as it
 from tests.aws.conftest import ACCOUNT
 from paas.domain.specs import StackSpec, stack_name
-from tests.aws.helpers import manifest, stack_spec
+from tests.aws.helpers import manifest, set_moto_stack_status, stack_spec
 
 
 # ---------------------------------------------------------------- template (pure)
@@ -54,7 +54,7 @@ def test_template_shape_and_output_scheme_round_trip():
     assert infra["api-v2"].green_target_group == "value-of-apiXv2GreenTargetGroup"
     assert infra["web"].rule_arn == "value-of-webListenerRule"
     # the driver's capability scan sees IAM without names
-    from paas.aws.boto_driver import capabilities
+    from paas.aws.cloudformation import capabilities
     assert capabilities(t) == ["CAPABILITY_IAM"]
 
 
@@ -220,15 +220,6 @@ def test_missing_stack_is_none(driver, uid):
     assert driver.describe_stack(f"paas-nope{uid}-test") is None
 
 
-def _set_moto_stack_status(aws_env, name: str, status: str) -> None:
-    from moto.cloudformation.models import cloudformation_backends
-
-    with aws_env.moto_state():
-        backend = cloudformation_backends[ACCOUNT][aws_env.region]
-        stack = next(s for s in backend.stacks.values() if s.name == name)
-        stack.status = status
-
-
 def _simulate_failed_create(aws_env, driver, name: str) -> None:
     """What a failed create leaves on AWS: a ROLLBACK_COMPLETE stack whose resources were
     rolled back (deleted). moto can do neither, so: delete the resources moto's DeleteStack
@@ -241,7 +232,7 @@ def _simulate_failed_create(aws_env, driver, name: str) -> None:
     for infra in st.infra.values():
         elbv2.delete_target_group(TargetGroupArn=infra.blue_target_group)
         elbv2.delete_target_group(TargetGroupArn=infra.green_target_group)
-    _set_moto_stack_status(aws_env, name, "ROLLBACK_COMPLETE")
+    set_moto_stack_status(aws_env, name, "ROLLBACK_COMPLETE")
 
 
 def test_rollback_complete_is_deleted_then_recreated(aws_env, driver, uid):
@@ -266,7 +257,7 @@ def test_rollback_complete_is_deleted_then_recreated(aws_env, driver, uid):
 def test_stack_in_progress_is_transient(aws_env, driver, uid):
     spec = stack_spec(aws_env, f"ip{uid}")
     driver.apply_stack(spec, f"dep-{uid}-a")
-    _set_moto_stack_status(aws_env, spec.name, "UPDATE_IN_PROGRESS")
+    set_moto_stack_status(aws_env, spec.name, "UPDATE_IN_PROGRESS")
     with pytest.raises(TransientError, match="UPDATE_IN_PROGRESS"):
         driver.apply_stack(stack_spec(aws_env, f"ip{uid}", manifest(extra=True)), f"dep-{uid}-b")
-    _set_moto_stack_status(aws_env, spec.name, "UPDATE_COMPLETE")
+    set_moto_stack_status(aws_env, spec.name, "UPDATE_COMPLETE")

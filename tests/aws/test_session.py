@@ -36,7 +36,7 @@ def test_endpoint_from_env_and_retry_config(aws_env, monkeypatch):
     assert drv.clients.endpoint_url == aws_env.endpoint_url
     assert drv.clients.ecs.meta.endpoint_url == aws_env.endpoint_url
     cfg = client_config()
-    assert cfg.retries == {"mode": "standard", "max_attempts": 5}
+    assert cfg.retries == {"mode": "standard", "total_max_attempts": 5}
     assert cfg.connect_timeout and cfg.read_timeout
 
 
@@ -51,7 +51,7 @@ def test_per_driver_and_process_counts(aws_env):
     assert d2.call_counts() == {"ecs:ListServices": 1}
     assert accounting.snapshot()["calls"]["ecs:ListServices"] == 3
     accounting.reset()
-    assert accounting.snapshot() == {"calls": {}, "throttles": {}}
+    assert accounting.snapshot() == {"calls": {}, "throttles": {}, "refusals": {}}
 
 
 def test_assume_role_uses_refreshable_credentials(aws_env):

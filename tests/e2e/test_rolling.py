@@ -85,9 +85,11 @@ def test_config_scale_secret_and_rollback_each_converge(stack):
     assert "s3cr3t-value" not in r.out + r.err
     td = task_definition(stack, service(stack, app)["taskDefinition"])
     secrets = {s["name"]: s["valueFrom"] for s in td["containerDefinitions"][0]["secrets"]}
-    assert secrets["DB_PASSWORD"].endswith(f"/paas/dev/{app}/DB_PASSWORD")
-    param = stack.client("ssm").get_parameter(Name=f"/paas/dev/{app}/DB_PASSWORD", WithDecryption=True)
-    assert param["Parameter"]["Value"] == "s3cr3t-value"
+    # pinned: <secret ARN>:<json-key>:<version-stage>:<version-id>
+    arn, key, stage, version = secrets["DB_PASSWORD"].rsplit(":", 3)
+    assert f":secret:paas/dev/{app}/DB_PASSWORD-" in arn and (key, stage) == ("", "") and version
+    value = stack.client("secretsmanager").get_secret_value(SecretId=arn, VersionId=version)
+    assert value["SecretString"] == "s3cr3t-value"
     from paas.db.sql import connect
 
     db = connect(stack.db_url)

@@ -1,0 +1,198 @@
+"""`paas iam policy`: every operation the driver sends is allowed, scoped, and nothing else.
+
+The coverage test runs every driver operation against the emulator, reads which ones were sent
+from the driver's own call counters, and checks each one's IAM actions against the policy
+the CLI prints. A second test reads the driver's source, so an operation added later without
+a table entry fails even before anyone runs it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from paas.aws import iam
+from paas.aws.driver import MetricQuery
+from paas.aws.session import make_driver
+from paas.cli.main import main
+from paas.domain.errors import PaasError, UserError
+from tests.aws.conftest import ACCOUNT
+from tests.aws.helpers import manifest, owner, service, set_moto_stack_status, stack_spec, taskdef
+
+AWS = Path(__file__).resolve().parents[2] / "paas" / "aws"
+CFN_ROLE = f"arn:aws:iam::{ACCOUNT}:role/paas-cloudformation"
+
+
+def _printed(capsys, *args: str) -> dict:
+    capsys.readouterr()
+    main(["iam", "policy", *args])
+    return json.loads(capsys.readouterr().out)
+
+
+def _resources_for(policy: dict, action: str) -> list[str]:
+    out = []
+    for st in policy["Statement"]:
+        if action in st["Action"]:
+            out += [st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"]
+    return out
+
+
+def _allowed(policy: dict, action: str, arn: str) -> bool:
+    return any(fnmatch.fnmatchcase(arn, pattern) for pattern in _resources_for(policy, action))
+
+
+def _run_every_operation(aws_env, driver, uid) -> dict[str, str]:
+    """Each driver operation at least once; returns ARNs of what was touched."""
+    app = f"iam{uid}"
+    spec = stack_spec(aws_env, app)
+    driver.apply_stack(spec, f"{app}-1")  # DescribeStacks, CreateStack
+    driver.apply_stack(stack_spec(aws_env, app, manifest(paths=("/iam/*",))), f"{app}-2")  # UpdateStack
+    stack = driver.describe_stack(spec.name)
+    web = stack.infra["web"]
+    driver.target_health([web.blue_target_group])
+    driver.rule_weights([web.rule_arn])
+    driver.set_weights(web.rule_arn, {web.blue_target_group: 100, web.green_target_group: 0},
+                       owner={"paas:app": app, "paas:env": "test"})  # DescribeTags, ModifyRule
+    q = MetricQuery("q", "RequestCount", web.blue_target_group, aws_env.load_balancer_arn, "Sum", 60)
+    driver.metric_data([q], time.time() - 600, time.time())
+
+    td = driver.register_task_definition(taskdef(app, 1)).result["arn"]
+    driver.find_task_definition(f"{app}-test-web", 2)
+    driver.list_task_definitions(f"{app}-test-web")
+    name = f"{app}-web-blue"
+    created = driver.create_service(service(aws_env, name, td, app=app), token=f"{app}-c")
+    driver.update_service(service(aws_env, name, td, count=1, app=app))
+    driver.scale_service(aws_env.cluster, name, 0, owner=owner(app))
+    driver.list_services(aws_env.cluster)
+    driver.describe_tasks(aws_env.cluster, [f"arn:aws:ecs:{aws_env.region}:{ACCOUNT}:task/{aws_env.cluster}/0"])
+    driver.deregister_task_definition(td, owner=owner(app))
+
+    secret_arn, _ = driver.put_secret(f"/paas/test/{app}/TOKEN", "v1")  # CreateSecret
+    driver.put_secret(f"/paas/test/{app}/TOKEN", "v2")  # PutSecretValue
+    aws_env.client("ecr").create_repository(repositoryName=app)
+    driver.resolve_digest(f"{ACCOUNT}.dkr.ecr.{aws_env.region}.amazonaws.com/{app}@sha256:{'a' * 64}")
+    with pytest.raises(PaasError):
+        driver.resolve_digest(f"{ACCOUNT}.dkr.ecr.{aws_env.region}.amazonaws.com/{app}:nope")
+
+    touched = {"stack": stack_id(aws_env, spec.name), "secret": secret_arn, "rule": web.rule_arn,
+               "service": created.result["arn"]}
+    set_moto_stack_status(aws_env, spec.name, "UPDATE_ROLLBACK_FAILED")
+    driver.describe_stack(spec.name)  # DescribeStackEvents (the failure reason)
+    try:
+        driver.continue_update_rollback(spec.name, f"{app}-cont")
+    except PaasError:
+        pass  # moto does not implement ContinueUpdateRollback; the request was sent
+    driver.delete_stack(spec.name, f"{app}-del")
+    return touched
+
+
+def stack_id(aws_env, name: str) -> str:
+    return aws_env.client("cloudformation").describe_stacks(StackName=name)["Stacks"][0]["StackId"]
+
+
+def test_every_driver_operation_is_allowed_by_the_printed_policy(aws_env, driver, uid, capsys):
+    touched = _run_every_operation(aws_env, driver, uid)
+    sent = set(driver.call_counts())
+    assert sent == set(iam.OPERATIONS), "the run covers the table and the table covers the run"
+
+    for args in ((), ("--cfn-role-arn", CFN_ROLE)):
+        policy = _printed(capsys, *args)
+        allowed = iam.policy_actions(policy)
+        missing = {op: a for op in sent for a in iam.OPERATIONS[op] if a not in allowed}
+        assert not missing, (args, missing)
+        # and the scoped actions cover the resources the driver really touched
+        assert _allowed(policy, "cloudformation:UpdateStack", touched["stack"])
+        assert _allowed(policy, "secretsmanager:PutSecretValue", touched["secret"])
+        assert _allowed(policy, "elasticloadbalancing:ModifyRule", touched["rule"])
+        assert _allowed(policy, "ecs:UpdateService", touched["service"])
+        assert not _allowed(policy, "secretsmanager:PutSecretValue",
+                            touched["secret"].replace(":secret:paas/", ":secret:other/"))
+
+
+def test_the_source_calls_no_operation_the_table_does_not_know():
+    call = re.compile(r'api\.call\(\s*"([a-z0-9]+)",\s*"([A-Za-z]+)"')
+    from paas.aws.accounting import operation_key
+
+    found = {operation_key(svc, op) for path in AWS.glob("*.py")
+             for svc, op in call.findall(path.read_text(encoding="utf-8"))}
+    assert len(found) > 15  # the pattern does find the calls
+    assert found == set(iam.OPERATIONS)
+
+
+def test_the_policy_is_valid_fits_a_managed_policy_and_names_no_wildcard_action(capsys):
+    variants = [_printed(capsys), _printed(capsys, "--cfn-role-arn", CFN_ROLE),
+                _printed(capsys, "--for", "cfn-role"),
+                _printed(capsys, "--account", ACCOUNT, "--region", "eu-west-1")]
+    for policy in variants:
+        assert policy["Version"] == "2012-10-17"
+        sids = [st["Sid"] for st in policy["Statement"]]
+        assert len(sids) == len(set(sids)) and all(re.fullmatch(r"[A-Za-z0-9]+", s) for s in sids)
+        for st in policy["Statement"]:
+            assert st["Effect"] == "Allow" and st["Resource"]
+            assert all(re.fullmatch(r"[a-z0-9-]+:[A-Za-z0-9]+", a) for a in st["Action"])
+        assert iam.compact_size(policy) <= iam.MANAGED_POLICY_MAX_CHARS
+    scoped = variants[3]
+    assert _resources_for(scoped, "cloudformation:CreateStack") == [
+        f"arn:aws:cloudformation:eu-west-1:{ACCOUNT}:stack/paas-*/*"]
+
+    plain, with_role = iam.policy_actions(variants[0]), iam.policy_actions(variants[1])
+    assert {"iam:CreateRole", "iam:PutRolePolicy", "ec2:CreateSecurityGroup"} <= plain
+    assert not {a for a in with_role if re.match(r"iam:(Create|Put|Delete|Attach|Detach|Update|Tag)", a)}
+    assert not any(a.startswith(("ec2:", "logs:")) for a in with_role)
+    pass_role = [st for st in variants[1]["Statement"]
+                 if "iam:PassRole" in st["Action"] and st["Resource"] == CFN_ROLE]
+    assert pass_role and pass_role[0]["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}}
+    assert "iam:CreateRole" in iam.policy_actions(variants[2])
+
+
+def test_the_tables_match_the_names_paas_gives():
+    from paas.aws.secrets import secret_name
+    from paas.domain.specs import stack_name
+    from paas.planner import infra_template as it
+
+    t = it.build_stack_template("shop", "prod", manifest(), vpc_id="vpc-1", listener_arn="arn:l")
+    assert {r["Type"] for r in t["Resources"].values()} <= set(iam.STACK_RESOURCE_ACTIONS)
+    assert stack_name("shop", "prod").startswith(iam.STACK_NAME_PREFIX)
+    assert secret_name("/paas/prod/shop/DB_PASSWORD").startswith(iam.SECRET_NAME_PREFIX)
+    assert it.log_group_name("shop", "prod").startswith(iam.LOG_GROUP_PREFIX)
+    roles = [r for r in t["Resources"].values() if r["Type"] == "AWS::IAM::Role"]
+    assert roles and all(r["Properties"]["Path"] == iam.ROLE_PATH for r in roles)
+
+
+def test_stack_operations_pass_the_cloudformation_role(aws_env, uid, monkeypatch):
+    drv = make_driver(aws_env.region, endpoint_url=aws_env.endpoint_url, cfn_role_arn=CFN_ROLE)
+    spec = stack_spec(aws_env, f"cr{uid}")
+    drv.apply_stack(spec, f"cr{uid}")
+    got = aws_env.client("cloudformation").describe_stacks(StackName=spec.name)["Stacks"][0]
+    assert got.get("RoleARN") == CFN_ROLE
+
+    monkeypatch.setenv("PAAS_CFN_ROLE_ARN", CFN_ROLE)
+    from_env = make_driver(aws_env.region, endpoint_url=aws_env.endpoint_url)
+    spec2 = stack_spec(aws_env, f"ce{uid}")
+    from_env.apply_stack(spec2, f"ce{uid}")
+    assert aws_env.client("cloudformation").describe_stacks(
+        StackName=spec2.name)["Stacks"][0].get("RoleARN") == CFN_ROLE
+
+    monkeypatch.setenv("PAAS_CFN_ROLE_ARN", "paas-cloudformation")
+    with pytest.raises(UserError, match="PAAS_CFN_ROLE_ARN must be an IAM role ARN"):
+        make_driver(aws_env.region, endpoint_url=aws_env.endpoint_url)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--account", "12"], "--account must be a 12-digit"),
+    (["--region", "mars"], "--region must be an AWS region"),
+    (["--cfn-role-arn", "role/x"], "--cfn-role-arn must be an IAM role ARN"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, needle, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["iam", "policy", *args])
+    assert exc.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith("paas: ")
+    assert needle in captured.err and captured.err.count("\n") == 1  # one line, no traceback
