@@ -17,6 +17,7 @@ FAST = dict(
     tick_seconds=0.05,
     requests_per_second=100.0,
     metric_period_seconds=0.5,
+    metric_delay_seconds=0.25,  # datapoints arrive late, as on AWS (60 s periods there)
     crash_seconds=0.1,
     steady_state_seconds=0.3,
     # moto scans every stored datapoint for each GetMetricData query: keep the store small

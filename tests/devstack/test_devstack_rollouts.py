@@ -157,11 +157,11 @@ def test_crash_loop_without_circuit_breaker_keeps_replacing_tasks(apps, emulator
     td = apps.task_definition(name, f"repo/{name}:v1")
     apps.service(name, td, desired=1, tg=tg)
 
-    def unhealthy_target():
-        states = [d["TargetHealth"]["State"] for d in
+    def failing_target():  # registered when RUNNING, failing its first health check before it exits
+        health = [d["TargetHealth"] for d in
                   apps.elbv2.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]]
-        return "unhealthy" in states
-    wait(unhealthy_target, timeout=5, interval=0.01, what="an unhealthy target")
+        return any(h["State"] == "initial" and h.get("Reason") == "Elb.InitialHealthChecking" for h in health)
+    wait(failing_target, timeout=5, interval=0.01, what="a registered target failing its health check")
     wait(lambda: apps.describe(name)["deployments"][0]["failedTasks"] >= 4, timeout=10, what="repeated failures")
     s = apps.describe(name)
     assert s["deployments"][0]["rolloutState"] == "IN_PROGRESS"
