@@ -43,6 +43,9 @@ Gaps and what is done about them:
    UpdateSchedule refuse what AWS refuses (``schedules.validate_expression``:
    ``ValidationException``) and stamp creation with the simulation's clock; the data plane
    fires due schedules with ECS targets (``schedules``).
+10. **RunTask fails with HTTP 500 when a container definition has no ``memory``** (valid on
+    Fargate, where memory is set for the task): moto adds None to an int. A missing value
+    counts as 0 there.
 8. **ELBv2 health-check settings outside AWS's ranges are stored** (e.g. a healthy threshold
    of 11 through CloudFormation, which skips botocore's client-side checks): CreateTargetGroup
    and ModifyTargetGroup refuse them with AWS's ValidationError ranges (interval 5-300,
@@ -173,6 +176,22 @@ def _patch_ecs_run_and_stop_task() -> None:
 
     from . import standalone, tasks
 
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    original_requirements = EC2ContainerServiceBackend._calculate_task_resource_requirements
+
+    def _calculate_task_resource_requirements(task_definition: Any) -> Any:
+        missing = [c for c in task_definition.container_definitions
+                   if not any(c.get(k) is not None for k in ("memory", "memoryReservation", "Memory", "MemoryReservation"))]
+        for c in missing:
+            c["memoryReservation"] = 0
+        try:
+            return original_requirements(task_definition)
+        finally:
+            for c in missing:
+                c.pop("memoryReservation", None)
+
+    EC2ContainerServiceBackend._calculate_task_resource_requirements = staticmethod(_calculate_task_resource_requirements)
     original_run = EC2ContainerServiceResponse.run_task
     original_stop = EC2ContainerServiceResponse.stop_task
 
