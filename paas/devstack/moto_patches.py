@@ -46,6 +46,10 @@ Gaps and what is done about them:
 10. **RunTask fails with HTTP 500 when a container definition has no ``memory``** (valid on
     Fargate, where memory is set for the task): moto adds None to an int. A missing value
     counts as 0 there.
+11. **GetMetricData buckets periods from the StartTime as given**: CloudWatch rounds it down
+    first (less than 15 days ago: to the whole minute; 15-63 days: 5 minutes; older: the
+    hour; periods of 5, 10, 20 or 30 s: to that division of the minute), so 60 s periods land
+    on minute boundaries. Rounded here the same way, against the simulation's clock.
 8. **ELBv2 health-check settings outside AWS's ranges are stored** (e.g. a healthy threshold
    of 11 through CloudFormation, which skips botocore's client-side checks): CreateTargetGroup
    and ModifyTargetGroup refuse them with AWS's ValidationError ranges (interval 5-300,
@@ -83,6 +87,7 @@ def install() -> None:
         _patch_ecs_list_tasks()
         _patch_ecs_run_and_stop_task()
         _patch_cloudwatch_percentiles()
+        _patch_cloudwatch_start_rounding()
         _patch_target_health()
         _patch_target_group_ranges()
         _patch_scheduler()
@@ -248,6 +253,38 @@ def _patch_cloudwatch_percentiles() -> None:
         return original(self, stat)
 
     cw.Statistics.get_statistics_for_type = get_statistics_for_type
+
+
+def round_start_time(start: Any, periods: list[int], now: float) -> Any:
+    """CloudWatch's rounding of a GetMetricData / GetMetricStatistics StartTime."""
+    import datetime as dt
+
+    epoch = start.replace(tzinfo=dt.timezone.utc).timestamp() if start.tzinfo is None else start.timestamp()
+    smallest = min(periods) if periods else 60
+    if smallest in (5, 10, 20, 30):
+        step = smallest
+    elif smallest < 60:
+        step = 1
+    else:
+        age = now - epoch
+        step = 60 if age < 15 * 86400 else 300 if age < 63 * 86400 else 3600
+    rounded = math.floor(epoch / step) * step
+    out = dt.datetime.fromtimestamp(rounded, dt.timezone.utc)
+    return out if start.tzinfo is not None else out.replace(tzinfo=None)
+
+
+def _patch_cloudwatch_start_rounding() -> None:
+    from moto.cloudwatch.models import CloudWatchBackend
+
+    original = CloudWatchBackend.get_metric_data
+
+    @wraps(original)
+    def get_metric_data(self: Any, queries: list[dict[str, Any]], start_time: Any, end_time: Any, *args: Any,
+                        **kwargs: Any) -> Any:
+        periods = [int(q["MetricStat"]["Period"]) for q in queries if "MetricStat" in q]
+        return original(self, queries, round_start_time(start_time, periods, clock.time()), end_time, *args, **kwargs)
+
+    CloudWatchBackend.get_metric_data = get_metric_data
 
 
 # ----------------------------------------------------------------------------- ELBv2
