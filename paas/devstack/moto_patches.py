@@ -35,25 +35,26 @@ Gaps and what is done about them:
    StopTask answers an unknown task with HTTP 500. RunTask tasks are handed to the data
    plane (``standalone``), StopTask requests a stop with stopCode ``UserInitiated`` and an
    unknown task is ``InvalidParameterException`` "The referenced task was not found.".
-7. **CloudFormation never fails a stack** (``cfn_failures``): a resource that fails makes
+7. **RunTask fails with HTTP 500 when a container definition has no ``memory``** (valid on
+   Fargate, where memory is set for the task): moto adds None to an int. A missing value
+   counts as 0 there.
+8. **CloudFormation never fails a stack** (``cfn_failures``): a resource that fails makes
    moto's CreateStack/UpdateStack answer with the resource's error instead of the stack
    going CREATE_FAILED -> ROLLBACK_COMPLETE / UPDATE_ROLLBACK_COMPLETE with the reason in
-   the stack events.
-9. **EventBridge Scheduler accepts any expression and never fires**: CreateSchedule /
-   UpdateSchedule refuse what AWS refuses (``schedules.validate_expression``:
-   ``ValidationException``) and stamp creation with the simulation's clock; the data plane
-   fires due schedules with ECS targets (``schedules``).
-10. **RunTask fails with HTTP 500 when a container definition has no ``memory``** (valid on
-    Fargate, where memory is set for the task): moto adds None to an int. A missing value
-    counts as 0 there.
+   the stack events; moto's UpdateStack removes old resources before creating new ones, and
+   its DeleteStack leaves TargetGroups and ListenerRules behind. All three follow AWS now.
+9. **ELBv2 health-check settings outside AWS's ranges are stored** (e.g. a healthy threshold
+   of 11 through CloudFormation, which skips botocore's client-side checks): CreateTargetGroup
+   and ModifyTargetGroup refuse them with AWS's ValidationError ranges (interval 5-300,
+   timeout 2-120, thresholds 2-10).
+10. **EventBridge Scheduler accepts any expression and never fires**: CreateSchedule /
+    UpdateSchedule refuse what AWS refuses (``schedules.validate_expression``:
+    ``ValidationException``) and stamp creation with the simulation's clock; the data plane
+    fires due schedules with ECS targets (``schedules``).
 11. **GetMetricData buckets periods from the StartTime as given**: CloudWatch rounds it down
     first (less than 15 days ago: to the whole minute; 15-63 days: 5 minutes; older: the
     hour; periods of 5, 10, 20 or 30 s: to that division of the minute), so 60 s periods land
     on minute boundaries. Rounded here the same way, against the simulation's clock.
-8. **ELBv2 health-check settings outside AWS's ranges are stored** (e.g. a healthy threshold
-   of 11 through CloudFormation, which skips botocore's client-side checks): CreateTargetGroup
-   and ModifyTargetGroup refuse them with AWS's ValidationError ranges (interval 5-300,
-   timeout 2-120, thresholds 2-10).
 """
 
 from __future__ import annotations
