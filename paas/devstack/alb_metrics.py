@@ -38,6 +38,9 @@ Simplifications, stated so nobody mistakes this for a traffic model:
   zero 5xx -> no ``HTTPCode_Target_5XX_Count`` datapoint. Gates must treat "no data" as
   inconclusive, not as zero.
 * Only the (TargetGroup, LoadBalancer) dimension set is published.
+* ``route_by_rules=False`` (a data-plane setting) turns routing off: every forwarding rule
+  then gets its own clients and nothing is shadowed. Kinder than AWS, for suites whose apps
+  all share one catch-all route on one listener.
 """
 
 from __future__ import annotations
@@ -108,6 +111,9 @@ class MetricSettings:
     latency_samples_per_period: int = 100
     retention_seconds: float = 900.0
     delay_seconds: float = 0.0  # the last ALB node's share of a period arrives this long after it ends
+    # False: every forwarding rule gets its own clients, no shadowing (kinder than AWS; only
+    # for suites whose apps all share one catch-all route on one listener)
+    route_by_rules: bool = True
 
 
 @dataclass
@@ -125,9 +131,11 @@ def _priority(rule: Any) -> int | None:
     return int(rule.priority)
 
 
-def listener_routes(listener: Any, default_host: str) -> list[list[tuple[str, int]]]:
+def listener_routes(listener: Any, default_host: str, by_rules: bool = True) -> list[list[tuple[str, int]]]:
     """One entry per client population of ``listener``: the forward pairs its requests reach."""
     rules = [r for r in listener.rules.values()]
+    if not by_rules:
+        return [pairs for r in rules if (pairs := [p for a in r.actions or [] for p in forward_targets(a)])]
     routable = [Rule(r.arn, _priority(r), tuple(r.conditions or ())) for r in rules]
     by_key = {r.arn: r for r in rules}
     out = []
@@ -152,7 +160,7 @@ class AlbMetricsPublisher:
         self.settings = settings
         self._last: float | None = None
         self._buckets: dict[tuple[float, str, str], _Bucket] = {}  # (period start, lb arn, tg arn)
-        self._pending: list[tuple[float, float, str, str, int, int, tuple[Profile, ...]]] = []
+        self._pending: list[tuple[float, float, str, str, int, int, tuple[Profile, ...], int]] = []
         self._request_carry: dict[tuple[str, str], float] = {}
         self._error_carry: dict[tuple[str, str], float] = {}
         self._routes: dict[str, tuple[Any, list[list[tuple[str, int]]]]] = {}
@@ -163,11 +171,12 @@ class AlbMetricsPublisher:
         return math.floor(t / p + 1e-9) * p
 
     def _routes_of(self, listener: Any, default_host: str) -> list[list[tuple[str, int]]]:
-        signature = tuple((r.arn, str(r.priority), repr(r.conditions), repr([a.data for a in r.actions or []]))
-                          for r in listener.rules.values())
+        signature = (self.settings.route_by_rules,
+                     *((r.arn, str(r.priority), repr(r.conditions), repr([a.data for a in r.actions or []]))
+                       for r in listener.rules.values()))
         cached = self._routes.get(listener.arn)
         if cached is None or cached[0] != signature:
-            cached = (signature, listener_routes(listener, default_host))
+            cached = (signature, listener_routes(listener, default_host, self.settings.route_by_rules))
             self._routes[listener.arn] = cached
         return cached[1]
 
@@ -226,7 +235,7 @@ class AlbMetricsPublisher:
                 share_e = errors * (i + 1) // nodes - errors * i // nodes
                 if share_n:
                     due = period + p + delay * (i + 1) / nodes
-                    self._pending.append((due, period, lb_arn, tg_arn, share_n, share_e, b.profiles))
+                    self._pending.append((due, period, lb_arn, tg_arn, share_n, share_e, b.profiles, nodes))
 
     def maybe_publish(
         self,
@@ -251,7 +260,7 @@ class AlbMetricsPublisher:
             return False
         self._pending = [x for x in self._pending if x[0] > now]
         data: list[dict[str, Any]] = []
-        for _, period, lb_arn, tg_arn, n, errors, profiles in due:
+        for _, period, lb_arn, tg_arn, n, errors, profiles, nodes in due:
             timestamp = dt.datetime.fromtimestamp(period, dt.timezone.utc).replace(tzinfo=None)
             dims = [
                 {"Name": "TargetGroup", "Value": target_group_dimension(tg_arn)},
@@ -263,7 +272,7 @@ class AlbMetricsPublisher:
                 data.append({"MetricName": "HTTPCode_Target_5XX_Count", "Dimensions": dims,
                              "Value": float(errors), "Unit": "Count", "Timestamp": timestamp})
             samples: list[float] = []
-            k = max(1, self.settings.latency_samples_per_period // len(profiles))
+            k = max(1, self.settings.latency_samples_per_period // (len(profiles) * nodes))  # whole batches
             for prof in profiles:
                 samples.extend(latency_sample_seconds(prof.p99_ms, k))
             data.append({"MetricName": "TargetResponseTime", "Dimensions": dims, "Values": samples,

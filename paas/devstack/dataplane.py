@@ -55,6 +55,7 @@ class DataPlaneSettings:
     requests_per_second: float = 50.0  # offered to every forwarding listener rule; 0 = no traffic
     metric_period_seconds: float = 1.0  # AWS: 60
     metric_delay_seconds: float = 1.0  # a period's last datapoints arrive this long after it ends
+    route_by_rules: bool = True  # False: no shadowing, every forwarding rule gets traffic (kinder than AWS)
     latency_samples_per_period: int = 100
     metric_retention_seconds: float = 900.0
     crash_seconds: float = 0.3  # how long a crash-looping container runs before it exits
@@ -77,6 +78,7 @@ class DataPlaneSettings:
             latency_samples_per_period=self.latency_samples_per_period,
             retention_seconds=self.metric_retention_seconds,
             delay_seconds=self.metric_delay_seconds,
+            route_by_rules=self.route_by_rules,
         )
 
 
