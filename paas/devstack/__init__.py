@@ -5,7 +5,8 @@ are told; this package fakes what AWS's data plane would then do (tasks start or
 rollouts progress, targets turn healthy, ALB metrics appear), so the controller can be
 exercised end to end through plain boto3. Product code must never import this package.
 
-Entry points: ``emulator.start_emulator``, ``bootstrap.bootstrap_dev_environment``,
+Entry points: ``emulator.start_emulator`` (``python -m paas.devstack.serve`` runs one alone,
+e.g. with a warped ``paas.clock``), ``bootstrap.bootstrap_dev_environment``,
 ``profiles.set_profile`` / ``load_profiles``. Kept import-light: importing the package does
 not import moto.
 """

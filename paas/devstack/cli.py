@@ -24,8 +24,13 @@ def dev():
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 32))
 @click.option("--fast/--no-fast", default=True, show_default=True,
               help="Demo durations (seconds-long bakes and polls) unless PAAS_* are set.")
-def up(port, workers, fast):
+@click.option("--clock-rate", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Run simulated time this many times faster (paas.clock; e.g. 30: a minute in 2 s).")
+def up(port, workers, fast, clock_rate):
     """Run the stack in the foreground until Ctrl-C or `paas dev down`."""
+    if clock_rate is not None and clock_rate != 1:
+        os.environ["PAAS_CLOCK_EPOCH"] = repr(time.time())
+        os.environ["PAAS_CLOCK_RATE"] = repr(clock_rate)
     from paas.devstack.up import DEMO_DURATIONS, DevStack
     from paas.reconciler import logs
     from paas.settings import home
@@ -118,15 +123,24 @@ def profile():
 @click.option("--error-rate", type=float, help="Fraction of requests answered 5xx (0..1).")
 @click.option("--p99-ms", type=float, help="99th percentile response time in ms.")
 @click.option("--crash-loop/--no-crash-loop", default=None, help="Containers exit soon after starting.")
-@click.option("--start-seconds", type=float, help="Seconds from PENDING to RUNNING and healthy.")
-@click.option("--exit-code", type=int, help="Exit code of a crash-looping container.")
+@click.option("--fail-ratio", type=float, help="Fraction of this image's tasks that crash soon after starting (0..1).")
+@click.option("--start-seconds", type=float, help="Seconds from launch to RUNNING (image pull, container start).")
+@click.option("--ready-seconds", type=float, help="Seconds from RUNNING until the app answers its health check.")
+@click.option("--health-code", type=int, help="HTTP status the health-check path answers (e.g. 503).")
+@click.option("--health-ms", type=float, help="How long the health check answer takes, in ms.")
+@click.option("--run-seconds", type=float, help="How long a one-off task (RunTask) runs before it exits.")
+@click.option("--exit-code", type=int, help="Exit code when the container exits by itself (0..255).")
+@click.option("--log", "log_lines", multiple=True, help="A line the container prints (repeat for more lines).")
+@click.option("--log-every", "log_every_seconds", type=float, help="Print the --log lines again this often (s).")
+@click.option("--crash-message", help="The last line a crashing or failing container prints.")
 @json_option
-def profile_set(image_glob, error_rate, p99_ms, crash_loop, start_seconds, exit_code, as_json):
-    """Set the profile for images matching IMAGE_GLOB (e.g. '*:bad*')."""
+def profile_set(image_glob, log_lines, as_json, **options):
+    """Set the profile for images matching IMAGE_GLOB (e.g. '*:bad*'); unset fields keep their value."""
     from paas.devstack.profiles import set_profile
 
-    fields = {k: v for k, v in dict(error_rate=error_rate, p99_ms=p99_ms, crash_loop=crash_loop,
-                                    start_seconds=start_seconds, exit_code=exit_code).items() if v is not None}
+    fields = {k: v for k, v in options.items() if v is not None}
+    if log_lines:
+        fields["log"] = list(log_lines)
     if not image_glob.strip():
         raise UserError("IMAGE_GLOB is empty")
     try:
@@ -153,6 +167,9 @@ def profile_list(as_json):
     if as_json:
         print_json([{"image": e.image, **asdict(e.profile)} for e in entries])
         return
-    print_table(["image", "error rate", "p99 ms", "crash loop", "start s", "exit code"],
-                [(e.image, e.profile.error_rate, e.profile.p99_ms, e.profile.crash_loop,
-                  e.profile.start_seconds, e.profile.exit_code) for e in entries])
+    print_table(["image", "error rate", "p99 ms", "crash loop", "fail ratio", "start s", "ready s", "health",
+                 "run s", "exit code", "log"],
+                [(e.image, e.profile.error_rate, e.profile.p99_ms, e.profile.crash_loop, e.profile.fail_ratio,
+                  e.profile.start_seconds, e.profile.ready_seconds, e.profile.health_code, e.profile.run_seconds,
+                  "" if e.profile.exit_code is None else e.profile.exit_code, " | ".join(e.profile.log))
+                 for e in entries])

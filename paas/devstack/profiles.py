@@ -1,9 +1,13 @@
 """Behaviour profiles for the simulated ECS data plane, chosen per container image.
 
 A profile says how a (simulated) container built from a given image behaves: how long it
-takes to start and pass health checks, whether it crash-loops, what fraction of requests
-fail with a 5xx and how slow it answers. Nothing here runs a container; the data plane
-(`paas.devstack.dataplane`) reads these numbers to fake what AWS would report.
+takes to start (``start_seconds``) and to answer its health check (``ready_seconds``), what
+that check answers (``health_code``, ``health_ms``), whether it crash-loops or a fraction of
+its tasks crash (``fail_ratio``), what fraction of requests fail with a 5xx and how slow it
+answers, how long a one-off run takes and how it exits (``run_seconds``, ``exit_code``), and
+what it prints (``log``, ``log_every_seconds``, ``crash_message``). Nothing here runs a
+container; the data plane (`paas.devstack.dataplane`) reads these numbers to fake what AWS
+would report.
 
 Profiles live in a small JSON file so `paas dev profile set` in another terminal changes a
 running emulator: the data plane re-reads the file on every tick (cheaply, keyed on the
@@ -42,12 +46,41 @@ class Profile:
     error_rate: float = 0.0  # fraction of requests answered with a 5xx, 0..1
     p99_ms: float = 40.0  # 99th percentile target response time, milliseconds
     crash_loop: bool = False  # container exits shortly after it starts, forever
-    start_seconds: float = 0.3  # PENDING -> RUNNING and passing health checks
-    exit_code: int = 1  # exit code a crash-looping container reports, 0..255
+    start_seconds: float = 0.3  # PENDING -> RUNNING (image pull and container start)
+    exit_code: int | None = None  # when the container exits by itself; None: 1 for a crash, 0 for a finished run
+    fail_ratio: float = 0.0  # fraction of this image's tasks that crash like crash_loop (every 1/ratio-th task)
+    ready_seconds: float = 0.0  # RUNNING -> answering its health check (a slow start)
+    health_code: int = 200  # HTTP status the health-check path answers once ready
+    health_ms: float = 5.0  # how long that answer takes (>= the target group's timeout: Target.Timeout)
+    run_seconds: float = 1.0  # a one-off task (RunTask) runs this long, then exits with exit_code
+    log: tuple[str, ...] = ()  # lines the container prints after its start line
+    log_every_seconds: float = 0.0  # print the log lines again this often while running (0: once)
+    crash_message: str = ""  # the last line a crashing or failing container prints
+
+    def exit_code_for(self, crashed: bool) -> int:
+        """The exit code a container reports: the profile's, else 1 for a crash, 0 for a finish."""
+        if self.exit_code is not None:
+            return self.exit_code
+        return 1 if crashed else 0
 
 
 DEFAULT_PROFILE = Profile()
 FIELD_NAMES = tuple(f.name for f in fields(Profile))
+
+# name -> (kind, lower bound, upper bound); bounds are inclusive, None = unbounded
+_NUMBERS: dict[str, tuple[type, float | None, float | None]] = {
+    "error_rate": (float, 0.0, 1.0),
+    "fail_ratio": (float, 0.0, 1.0),
+    "p99_ms": (float, 0.0, None),
+    "start_seconds": (float, 0.0, None),
+    "ready_seconds": (float, 0.0, None),
+    "health_ms": (float, 0.0, None),
+    "run_seconds": (float, 0.0, None),
+    "log_every_seconds": (float, 0.0, None),
+    "exit_code": (int, 0, 255),
+    "health_code": (int, 100, 599),
+}
+_TEXT_MAX = 1000  # characters per log line; a profile is a test fixture, not a log shipper
 
 
 @dataclass(frozen=True)
@@ -56,6 +89,44 @@ class ProfileEntry:
 
     image: str
     profile: Profile
+
+
+def _bounds_message(name: str, low: float | None, high: float | None, value: Any) -> str:
+    if high is None:
+        return f"{name} must not be negative, got {value}"
+    return f"{name} must be between {low:g} and {high:g}, got {value}"
+
+
+def _number(name: str, value: Any) -> int | float | None:
+    kind, low, high = _NUMBERS[name]
+    if name == "exit_code" and value is None:
+        return None
+    if kind is int:
+        try:
+            number = int(value) if not isinstance(value, (bool, float)) else None
+        except (TypeError, ValueError):
+            number = None
+        if number is None or str(number) != str(value).strip():
+            what = "an integer" if high is None else f"an integer between {low:g} and {high:g}"
+            raise ValueError(f"{name} must be {what}, got {value!r}")
+    else:
+        try:
+            number = float(value) if not isinstance(value, bool) else math.nan
+        except (TypeError, ValueError):
+            number = math.nan
+        if math.isnan(number) or math.isinf(number):
+            raise ValueError(f"{name} must be a number, got {value!r}")
+    if (low is not None and number < low) or (high is not None and number > high):
+        raise ValueError(_bounds_message(name, low, high, number))
+    return number
+
+
+def _text(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be text, got {value!r}")
+    if len(value) > _TEXT_MAX:
+        raise ValueError(f"{name} is longer than {_TEXT_MAX} characters")
+    return value
 
 
 def validate_fields(**values: Any) -> dict[str, Any]:
@@ -70,29 +141,15 @@ def validate_fields(**values: Any) -> dict[str, Any]:
             if not isinstance(value, bool):
                 raise ValueError(f"crash_loop must be true or false, got {value!r}")
             out[name] = value
-            continue
-        if name == "exit_code":
-            try:
-                number = int(value) if not isinstance(value, bool) else None
-            except (TypeError, ValueError):
-                number = None
-            if number is None or str(number) != str(value).strip():
-                raise ValueError(f"exit_code must be an integer between 0 and 255, got {value!r}")
-            if not 0 <= number <= 255:
-                raise ValueError(f"exit_code must be between 0 and 255, got {number}")
-            out[name] = number
-            continue
-        try:
-            number = float(value) if not isinstance(value, bool) else math.nan
-        except (TypeError, ValueError):
-            number = math.nan
-        if math.isnan(number) or math.isinf(number):
-            raise ValueError(f"{name} must be a number, got {value!r}")
-        if name == "error_rate" and not 0.0 <= number <= 1.0:
-            raise ValueError(f"error_rate must be between 0 and 1, got {value}")
-        if name in ("p99_ms", "start_seconds") and number < 0:
-            raise ValueError(f"{name} must not be negative, got {value}")
-        out[name] = number
+        elif name == "log":
+            lines = [value] if isinstance(value, str) else value
+            if not isinstance(lines, (list, tuple)):
+                raise ValueError(f"log must be a list of lines, got {value!r}")
+            out[name] = tuple(_text("log line", line) for line in lines)
+        elif name == "crash_message":
+            out[name] = _text(name, value)
+        else:
+            out[name] = _number(name, value)
     return out
 
 

@@ -105,6 +105,9 @@ class DevStack:
         self.log(f"environment dev: cluster {boot['cluster']}, listener {boot['listener_arn'].rsplit('/', 3)[-3]}")
         exports = {"PAAS_DATABASE_URL": self.db_url, "AWS_ENDPOINT_URL": self.emulator.endpoint_url,
                    "AWS_DEFAULT_REGION": self.region, "PAAS_ENV": "dev", **DEV_CREDENTIALS}
+        for var in ("PAAS_CLOCK_EPOCH", "PAAS_CLOCK_RATE"):  # a warped clock is shared, or times disagree
+            if os.environ.get(var):
+                exports[var] = os.environ[var]
         state = {"pid": os.getpid(), "database_url": self.db_url, "aws_endpoint_url": self.emulator.endpoint_url,
                  "region": self.region, "profiles_path": str(self.profiles_path), "env": "dev"}
         tmp = self.state_path.with_suffix(".tmp")

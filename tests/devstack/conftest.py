@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import json
+import os
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
@@ -17,6 +22,7 @@ FAST = dict(
     tick_seconds=0.05,
     requests_per_second=100.0,
     metric_period_seconds=0.5,
+    metric_delay_seconds=0.25,  # datapoints arrive late, as on AWS (60 s periods there)
     crash_seconds=0.1,
     steady_state_seconds=0.3,
     # moto scans every stored datapoint for each GetMetricData query: keep the store small
@@ -86,10 +92,10 @@ class Apps:
     def __init__(self, ecs: Any, elbv2: Any, env: dict[str, Any]) -> None:
         self.ecs, self.elbv2, self.env = ecs, elbv2, env
 
-    def target_group(self, name: str, port: int = 8080) -> str:
+    def target_group(self, name: str, port: int = 8080, **health_check: Any) -> str:
         return self.elbv2.create_target_group(
             Name=name, Protocol="HTTP", Port=port, VpcId=self.env["vpc_id"], TargetType="ip",
-            HealthCheckPath="/health",
+            HealthCheckPath="/health", **health_check,
         )["TargetGroups"][0]["TargetGroupArn"]
 
     def task_definition(self, family: str, image: str) -> str:
@@ -100,8 +106,11 @@ class Apps:
         )["taskDefinition"]["taskDefinitionArn"]
 
     def service(self, name: str, task_definition: str, desired: int, tg: str | None = None,
-                min_pct: int = 100, max_pct: int = 200, breaker: dict[str, bool] | None = None) -> dict[str, Any]:
+                min_pct: int = 100, max_pct: int = 200, breaker: dict[str, Any] | None = None,
+                grace: int | None = None) -> dict[str, Any]:
         kwargs: dict[str, Any] = {}
+        if grace is not None:
+            kwargs["healthCheckGracePeriodSeconds"] = grace
         if tg:
             kwargs["loadBalancers"] = [{"targetGroupArn": tg, "containerName": "web", "containerPort": 8080}]
         return self.ecs.create_service(
@@ -142,3 +151,71 @@ def wait() -> Callable[..., Any]:
 @pytest.fixture
 def apps(ecs: Any, elbv2: Any, env: dict[str, Any]) -> Apps:
     return Apps(ecs, elbv2, env)
+
+
+# ------------------------------------------------------------------ a warped emulator
+
+WARP_RATE = 30.0  # a 60 s metric period (or a 5 s health-check interval) passes in 2 s (0.17 s)
+WARPED_SETTINGS = dict(
+    tick_seconds=0.05,  # real seconds: 1.5 s of simulated time per tick
+    requests_per_second=10.0,
+    metric_period_seconds=60.0,  # AWS's ALB period
+    metric_delay_seconds=60.0,  # the last ALB node reports a minute a minute after it ends
+    latency_samples_per_period=10,
+    metric_retention_seconds=36000.0,
+    crash_seconds=3.0,
+    steady_state_seconds=3.0,
+    stopped_task_retention_seconds=36000.0,
+)
+
+
+class Warped:
+    """An emulator in its own process whose clock runs WARP_RATE times faster than ours."""
+
+    def __init__(self, proc: subprocess.Popen, info: dict[str, Any], warp: Any) -> None:
+        self.proc, self.info, self.warp = proc, info, warp
+        self.endpoint_url: str = info["endpoint_url"]
+        self.region: str = info["region"]
+        self.profiles_path = Path(info["profiles_path"])
+        self.env: dict[str, Any] = info["env"]
+        self.apps = Apps(self.client("ecs"), self.client("elbv2"), self.env)
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=self.region,
+                            aws_access_key_id="testing", aws_secret_access_key="testing",
+                            aws_session_token="testing")
+
+    def now(self) -> float:
+        """The emulator's (virtual) unix time."""
+        return self.warp.time()
+
+    def wait(self, predicate: Callable[[], Any], virtual_timeout: float, what: str) -> Any:
+        """Poll until truthy; the timeout is in simulated seconds (plus real slack for load)."""
+        return wait_for(predicate, timeout=virtual_timeout / WARP_RATE + 20.0, interval=0.05, what=what)
+
+
+@pytest.fixture(scope="session")
+def warped(tmp_path_factory: pytest.TempPathFactory) -> Warped:
+    from paas.clock import Warp
+
+    epoch = time.time()
+    profiles = tmp_path_factory.mktemp("warped") / "profiles.json"
+    env = {**os.environ, "PAAS_CLOCK_EPOCH": repr(epoch), "PAAS_CLOCK_RATE": repr(WARP_RATE)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "paas.devstack.serve", "--profiles", str(profiles),
+         "--settings", json.dumps(WARPED_SETTINGS), "--bootstrap", "warped"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=Path(__file__).resolve().parents[2],
+    )
+    line = proc.stdout.readline() if proc.stdout else ""
+    if not line:
+        proc.kill()
+        raise RuntimeError("the warped emulator did not start")
+    yield Warped(proc, json.loads(line), Warp(epoch, WARP_RATE))
+    if proc.stdin:
+        proc.stdin.close()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()

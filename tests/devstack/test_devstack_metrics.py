@@ -61,7 +61,7 @@ def test_weighted_rule_splits_requests_errors_and_latency(apps, emulator, elbv2,
     (green_req,) = _query(cloudwatch, _dims(green, lb), "RequestCount", "Sum", start, end)
     total = blue_req + green_req
     rps = emulator.dataplane.settings.requests_per_second
-    assert 3.0 * rps <= total <= 6.0 * rps  # ~4-5 s of traffic at the configured rate
+    assert 2.5 * rps <= total <= 6.0 * rps  # ~4 s of traffic, less the period still arriving
     assert green_req / total == pytest.approx(0.10, abs=0.02)
 
     (green_5xx,) = _query(cloudwatch, _dims(green, lb), "HTTPCode_Target_5XX_Count", "Sum", start, end)

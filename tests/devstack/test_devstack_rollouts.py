@@ -157,11 +157,11 @@ def test_crash_loop_without_circuit_breaker_keeps_replacing_tasks(apps, emulator
     td = apps.task_definition(name, f"repo/{name}:v1")
     apps.service(name, td, desired=1, tg=tg)
 
-    def unhealthy_target():
-        states = [d["TargetHealth"]["State"] for d in
+    def failing_target():  # registered when RUNNING, failing its first health check before it exits
+        health = [d["TargetHealth"] for d in
                   apps.elbv2.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]]
-        return "unhealthy" in states
-    wait(unhealthy_target, timeout=5, interval=0.01, what="an unhealthy target")
+        return any(h["State"] == "initial" and h.get("Reason") == "Elb.InitialHealthChecking" for h in health)
+    wait(failing_target, timeout=5, interval=0.01, what="a registered target failing its health check")
     wait(lambda: apps.describe(name)["deployments"][0]["failedTasks"] >= 4, timeout=10, what="repeated failures")
     s = apps.describe(name)
     assert s["deployments"][0]["rolloutState"] == "IN_PROGRESS"
@@ -204,3 +204,56 @@ def test_circuit_breaker_threshold_follows_aws_formula(desired, threshold):
     from paas.devstack.ecs_scheduler import circuit_breaker_threshold
 
     assert circuit_breaker_threshold(desired) == threshold
+
+
+def _breaker_service(apps, name, image, reset):
+    td = apps.task_definition(name, image)
+    breaker = {"enable": True, "rollback": False}
+    if reset is not None:
+        breaker["resetOnHealthyTask"] = reset
+    apps.service(name, td, desired=4, breaker=breaker)
+    return td
+
+
+def test_half_failing_release_never_trips_the_breaker_because_healthy_tasks_reset_it(apps, emulator, ecs, env, name, wait):
+    """ECS resets the failure count when a task becomes healthy (resetOnHealthyTask, default
+    true): every second task crashing never adds up to the threshold of 3."""
+    image = f"repo/{name}:half"
+    set_profile(emulator.profiles_path, image, fail_ratio=0.5, exit_code=2)
+    td = _breaker_service(apps, name, image, reset=None)
+    seen_failures = []
+
+    def completed():
+        d = apps.describe(name)["deployments"][0]
+        seen_failures.append(d["failedTasks"])
+        assert d["rolloutState"] != "FAILED", d
+        return d["rolloutState"] == "COMPLETED"
+
+    wait(completed, timeout=20, interval=0.02, what="the half-failing deployment to complete")
+    assert max(seen_failures) < 3
+    stopped = ecs.list_tasks(cluster=env["cluster"], serviceName=name, desiredStatus="STOPPED")["taskArns"]
+    crashed = ecs.describe_tasks(cluster=env["cluster"], tasks=stopped)["tasks"]
+    assert len(crashed) >= 2 and {t["containers"][0]["exitCode"] for t in crashed} == {2}
+    assert {t["stopCode"] for t in crashed} == {"EssentialContainerExited"}
+
+
+def test_without_reset_on_healthy_task_the_same_release_trips_the_breaker(apps, emulator, name, wait):
+    image = f"repo/{name}:half"
+    set_profile(emulator.profiles_path, image, fail_ratio=0.5)
+    _breaker_service(apps, name, image, reset=False)
+    failed = wait(lambda: apps.describe(name)["deployments"][0]["rolloutState"] == "FAILED", timeout=20,
+                  what="the breaker to trip")
+    assert failed
+    assert apps.describe(name)["deployments"][0]["failedTasks"] >= 3
+
+
+@pytest.mark.parametrize(("config", "desired", "threshold"), [
+    ({"type": "COUNT", "value": 7}, 100, 7),
+    ({"type": "UNBOUNDED_PERCENT", "value": 50}, 2, 1),
+    ({"type": "BOUNDED_PERCENT", "value": 10}, 100, 10),
+    ({"type": "BOUNDED_PERCENT", "value": 100}, 1000, 200),
+])
+def test_circuit_breaker_threshold_configuration(config, desired, threshold):
+    from paas.devstack.ecs_scheduler import circuit_breaker_threshold
+
+    assert circuit_breaker_threshold(desired, {"thresholdConfiguration": config}) == threshold
