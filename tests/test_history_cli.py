@@ -193,7 +193,7 @@ def test_status_needs_an_environment(paas, story):
 def test_catalog_and_request_json_shapes(paas, story):
     envs = paas("env", "list", "--json").json()
     assert set(envs[0]) == {"name", "region", "cluster", "listener_arn", "vpc_id", "subnets", "security_groups",
-                            "role_arn", "alb_security_group", "assign_public_ip", "require_message", "created_at"}
+                            "role_arn", "alb_security_group", "assign_public_ip", "app_domain", "require_message", "created_at"}
     apps = paas("apps", "list", "--json").json()
     assert set(apps[0]) == {"name", "type", "team", "created_at", "releases", "last_deploy_at"}
     assert apps[0]["releases"] == 4

@@ -36,10 +36,11 @@ def deployment(rel: ReleaseSpec, strategy="rolling", *, dep_id=10, rollback_targ
                           **typed)
 
 
-def desired(active=None, pending=None, current=None, known_good=None, finished=None) -> Desired:
+def desired(active=None, pending=None, current=None, known_good=None, finished=None,
+            priorities=None) -> Desired:
     return Desired(app="shop", app_id=1, app_type="web", env=ENV, active=active, pending=pending, current=current,
                    current_deployment_id=1 if current else None, current_finished_at=finished,
-                   known_good=known_good)
+                   known_good=known_good, rule_priorities={"web": 100} if priorities is None else priorities)
 
 
 def stack_for(d: Desired, rel: ReleaseSpec, status="CREATE_COMPLETE") -> StackState:
@@ -256,3 +257,68 @@ def test_worker_processes_blue_green_scale_the_old_colour_down_only_once_the_new
     assert isinstance(step, s.ScaleService) and step.name == "shop-worker-blue" and step.desired == 0
     done = obs(wsvc("blue", 1, 0, 0), wsvc("green", 2, 2, 2))
     assert isinstance(plan(d, done, POLICY, NOW), s.Finish)
+
+
+# --- listener-rule priorities ---------------------------------------------------------------
+
+def test_a_web_process_without_a_priority_first_reads_the_listener_then_allocates_a_free_one():
+    from dataclasses import replace
+
+    from paas.domain.observed import ListenerRuleState
+
+    v1 = release(1)
+    d = desired(active=deployment(v1), priorities={})
+    o = replace(observed(d, v1, stack=False), listener_rules=None)
+    assert isinstance(plan(d, o, POLICY, NOW), s.Wait)
+    rules = (ListenerRuleState("arn:r/1", 1, ("a.example.com",), ("/*",)),
+             ListenerRuleState("arn:r/2", 40000, (), ("/api/*",)),
+             ListenerRuleState("arn:r/d", None))
+    step = plan(d, replace(o, listener_rules=rules), POLICY, NOW)
+    assert isinstance(step, s.AllocateRulePriorities), step
+    assert step.listener_arn == ENV.listener_arn
+    # shop's route is the catch-all: after every narrower rule, on a number nobody has
+    assert step.priorities["web"] > 40000
+
+
+def test_an_app_domain_gives_each_app_its_own_host_and_a_priority_before_the_catch_all():
+    from dataclasses import replace
+
+    from paas.domain.observed import ListenerRuleState
+
+    v1 = release(1)
+    d = replace(desired(active=deployment(v1), priorities={}), env=replace(ENV, app_domain="dev.example.com"))
+    rules = (ListenerRuleState("arn:r/2", 50000, (), ("/*",)), ListenerRuleState("arn:r/3", 7, ("x.example.com",)))
+    step = plan(d, replace(observed(d, v1, stack=False), listener_rules=rules), POLICY, NOW)
+    assert isinstance(step, s.AllocateRulePriorities), step
+    prio = step.priorities["web"]
+    assert prio < 50000 and prio not in (7, 50000)
+    tpl = build.stack_spec(replace(d, rule_priorities=step.priorities), v1).template
+    rule = next(r for r in tpl["Resources"].values() if r["Type"] == "AWS::ElasticLoadBalancingV2::ListenerRule")
+    hosts = [c for c in rule["Properties"]["Conditions"] if c["Field"] == "host-header"]
+    assert hosts and hosts[0]["HostHeaderConfig"]["Values"] == ["shop.dev.example.com"]
+    assert rule["Properties"]["Priority"] == prio
+
+
+def test_a_second_catch_all_on_a_shared_listener_fails_the_deployment_saying_why():
+    from dataclasses import replace
+
+    from paas.domain.observed import ListenerRuleState
+
+    v1 = release(1)
+    d = desired(active=deployment(v1), priorities={})
+    rules = (ListenerRuleState("arn:r/2", 50000, (), ("/*",)),)
+    step = plan(d, replace(observed(d, v1, stack=False), listener_rules=rules), POLICY, NOW)
+    assert isinstance(step, s.Finish) and step.state == "failed"
+    assert "catch-all" in step.reason
+
+
+def test_priority_in_use_releases_the_stored_number_to_allocate_again():
+    from dataclasses import replace
+
+    v1 = release(1)
+    d = desired(active=deployment(v1))
+    o = observed(d, v1)
+    o = replace(o, stack=replace(o.stack, status="ROLLBACK_COMPLETE",
+                                 reason="Priority '100' is currently in use (PriorityInUse)"))
+    step = plan(d, o, POLICY, NOW)
+    assert isinstance(step, s.ReleaseRulePriorities) and step.processes == ("web",)

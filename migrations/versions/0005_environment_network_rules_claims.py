@@ -3,7 +3,9 @@
 - `environments.endpoint_url` goes: which AWS endpoint a worker signs requests for is the
   worker's own configuration, never a row a CLI user can write.
 - `environments.alb_security_group` (the ALB's own group, which task security groups admit on
-  the container port) and `assign_public_ip` (tasks in public subnets without a NAT gateway).
+  the container port), `assign_public_ip` (tasks in public subnets without a NAT gateway) and
+  `app_domain` (apps that route no host of their own get `<app>.<app_domain>`, so many apps
+  share one listener without one catch-all shadowing the rest).
 - `listener_rules`: the priority allocated to each web process's rule on its listener, from the
   listener's free ones; unique per listener, so two apps can never be given the same number.
 - `paas_claim()`: the only way a fencing token moves. It runs as the schema owner, so the
@@ -76,6 +78,7 @@ def upgrade() -> None:
     op.add_column('environments', sa.Column('alb_security_group', sa.Text(), nullable=True))
     op.add_column('environments', sa.Column('assign_public_ip', sa.Boolean(), server_default=sa.text('false'),
                                             nullable=False))
+    op.add_column('environments', sa.Column('app_domain', sa.Text(), nullable=True))
     op.create_table(
         'listener_rules',
         sa.Column('app_id', sa.Integer(), nullable=False),
@@ -104,6 +107,7 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION IF EXISTS paas_deployment_history_guard()")
     op.execute("DROP FUNCTION IF EXISTS paas_claim(text, double precision, integer)")
     op.drop_table('listener_rules')
+    op.drop_column('environments', 'app_domain')
     op.drop_column('environments', 'assign_public_ip')
     op.drop_column('environments', 'alb_security_group')
     op.add_column('environments', sa.Column('endpoint_url', sa.Text(), nullable=True))

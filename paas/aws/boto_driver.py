@@ -32,7 +32,7 @@ from paas.aws.ecs_task_definitions import TaskDefinitions
 from paas.aws.elbv2 import Elbv2
 from paas.aws.secrets import Secrets
 from paas.aws.session import AwsClients
-from paas.domain.observed import ServiceState, StackState, TargetHealth
+from paas.domain.observed import ListenerRuleState, ServiceState, StackState, TargetHealth
 from paas.domain.specs import ServiceSpec, StackSpec, TaskDefSpec
 
 __all__ = ["BotoDriver", "capabilities", "cfn_token", "ecs_client_token", "parse_infra"]
@@ -117,6 +117,9 @@ class BotoDriver:
 
     def rule_weights(self, rule_arns: list[str]) -> dict[str, dict[str, int]]:
         return self.elbv2.rule_weights(rule_arns)
+
+    def listener_rules(self, listener_arn: str) -> list[ListenerRuleState]:
+        return self.elbv2.listener_rules(listener_arn)
 
     def set_weights(self, rule_arn: str, weights: dict[str, int], *,
                     owner: Owner | None = None) -> Call:

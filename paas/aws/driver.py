@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Protocol
 
-from paas.domain.observed import ServiceState, StackState, TargetHealth
+from paas.domain.observed import ListenerRuleState, ServiceState, StackState, TargetHealth
 from paas.domain.specs import ServiceSpec, StackSpec, TaskDefSpec
 
 
@@ -70,6 +70,8 @@ class Driver(Protocol):
     # ELBv2
     def target_health(self, target_group_arns: list[str]) -> dict[str, TargetHealth]: ...
     def rule_weights(self, rule_arns: list[str]) -> dict[str, dict[str, int]]: ...
+    def listener_rules(self, listener_arn: str) -> list[ListenerRuleState]:
+        """Every rule on the listener: priorities and host/path conditions (DescribeRules, paged)."""
     def set_weights(self, rule_arn: str, weights: dict[str, int], *, owner: Owner | None = None) -> Call:
         """One ModifyRule call: the atomic traffic shift (after an owner check when `owner`
         is given: the rule's tags, or the owner's stack naming it in its outputs)."""

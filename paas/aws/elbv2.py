@@ -30,7 +30,7 @@ from paas.aws.cloudformation import CloudFormation
 from paas.aws.driver import Call
 from paas.aws.ownership import tag_dict
 from paas.domain.errors import PermanentError
-from paas.domain.observed import TargetHealth
+from paas.domain.observed import ListenerRuleState, TargetHealth
 from paas.domain.specs import stack_name
 
 DESCRIBE_RULES_BATCH = 20
@@ -92,6 +92,36 @@ class Elbv2:
             marker = resp.get("NextMarker")
             if not marker:
                 return rules
+
+    def listener_rules(self, listener_arn: str) -> list[ListenerRuleState]:
+        """Every rule on the listener (DescribeRules by ListenerArn, pages of 400): what priority
+        allocation needs to keep rules in order and never reuse a number."""
+        out: list[ListenerRuleState] = []
+        marker: str | None = None
+        while True:
+            params: dict[str, Any] = {"ListenerArn": listener_arn, "PageSize": 400}
+            if marker:
+                params["Marker"] = marker
+            resp = self.api.call("elbv2", "DescribeRules", **params)
+            for r in resp.get("Rules") or []:
+                hosts: list[str] = []
+                paths: list[str] = []
+                for c in r.get("Conditions") or []:
+                    field = c.get("Field")
+                    values = list(c.get("Values") or [])
+                    if field == "host-header":
+                        values += (c.get("HostHeaderConfig") or {}).get("Values") or []
+                        hosts += values
+                    elif field == "path-pattern":
+                        values += (c.get("PathPatternConfig") or {}).get("Values") or []
+                        paths += values
+                prio = r.get("Priority")
+                out.append(ListenerRuleState(
+                    arn=r["RuleArn"], priority=None if r.get("IsDefault") or prio in (None, "default") else int(prio),
+                    hosts=tuple(dict.fromkeys(hosts)), paths=tuple(dict.fromkeys(paths))))
+            marker = resp.get("NextMarker")
+            if not marker:
+                return out
 
     def rule_weights(self, rule_arns: list[str]) -> dict[str, dict[str, int]]:
         """rule ARN → {target group ARN: weight}. Rules that don't exist are absent."""

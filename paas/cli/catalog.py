@@ -29,11 +29,13 @@ def env():
               "group admits it on the container port.")
 @click.option("--assign-public-ip", is_flag=True, help="Give tasks a public IP (public subnets without a NAT "
               "gateway; private subnets need a NAT gateway or VPC endpoints instead).")
+@click.option("--app-domain", help="Apps that route no host of their own get APP.DOMAIN, e.g. "
+              "staging.example.com (so many apps share one listener).")
 @click.option("--role-arn", help="Role to assume for this environment (cross-account).")
 @click.option("--require-message", is_flag=True, help="Refuse deploys without -m.")
 @json_option
 def env_create(name, region, cluster, listener_arn, vpc_id, subnets, security_groups, alb_security_group,
-               assign_public_ip, role_arn, require_message, as_json):
+               assign_public_ip, app_domain, role_arn, require_message, as_json):
     """Create environment NAME.
 
     Example: `paas env create staging --region eu-west-1 --cluster staging --listener-arn arn:aws:...
@@ -46,7 +48,7 @@ def env_create(name, region, cluster, listener_arn, vpc_id, subnets, security_gr
         row = create_env(db, name, region, cluster, listener_arn=listener_arn, vpc_id=vpc_id,
                          subnets=_csv(subnets), security_groups=_csv(security_groups), role_arn=role_arn,
                          alb_security_group=alb_security_group, assign_public_ip=assign_public_ip,
-                         require_message=require_message)
+                         app_domain=app_domain, require_message=require_message)
     if as_json:
         print_json(_env_json(row))
     else:
@@ -57,7 +59,8 @@ def _env_json(r) -> dict:
     return {"name": r.name, "region": r.region, "cluster": r.cluster, "listener_arn": r.listener_arn,
             "vpc_id": r.vpc_id, "subnets": list(r.subnets), "security_groups": list(r.security_groups),
             "role_arn": r.role_arn, "alb_security_group": r.alb_security_group,
-            "assign_public_ip": r.assign_public_ip, "require_message": r.require_message,
+            "assign_public_ip": r.assign_public_ip, "app_domain": r.app_domain,
+            "require_message": r.require_message,
             "created_at": r.created_at}
 
 

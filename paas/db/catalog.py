@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from paas.db.read_records import AppSummary, LiveRecord
 
 _ENV_COLUMNS = ("id, name, region, cluster, listener_arn, vpc_id, subnets, security_groups, role_arn, "
-                "alb_security_group, assign_public_ip, require_message, created_at")
+                "alb_security_group, assign_public_ip, app_domain, require_message, created_at")
 
 
 def find_app(db: Db, name: str) -> AppRecord | None:
@@ -45,21 +45,21 @@ def _ts(value: str):
 
 def insert_env(db: Db, name: str, region: str, cluster: str, *, listener_arn: str | None, vpc_id: str | None,
                subnets: Sequence[str], security_groups: Sequence[str], role_arn: str | None,
-               alb_security_group: str | None, assign_public_ip: bool,
+               alb_security_group: str | None, assign_public_ip: bool, app_domain: str | None,
                require_message: bool) -> EnvironmentRecord | None:
     """None when the name is taken."""
     return maybe(EnvironmentRecord, db.one(
         f"""
         INSERT INTO environments (name, region, cluster, listener_arn, vpc_id, subnets, security_groups,
-                                  role_arn, alb_security_group, assign_public_ip, require_message)
+                                  role_arn, alb_security_group, assign_public_ip, app_domain, require_message)
         VALUES (%(name)s, %(region)s, %(cluster)s, %(listener)s, %(vpc)s, %(subnets)s, %(sgs)s,
-                %(role)s, %(alb)s, %(public)s, %(req)s)
+                %(role)s, %(alb)s, %(public)s, %(domain)s, %(req)s)
         ON CONFLICT (name) DO NOTHING
         RETURNING {_ENV_COLUMNS}
         """,
         name=name, region=region, cluster=cluster, listener=listener_arn, vpc=vpc_id,
         subnets=list(subnets), sgs=list(security_groups), role=role_arn, alb=alb_security_group,
-        public=assign_public_ip, req=require_message,
+        public=assign_public_ip, domain=app_domain, req=require_message,
     ))
 
 

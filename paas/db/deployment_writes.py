@@ -140,3 +140,34 @@ def gc_checked(db: Db, app_id: int, env_id: int, request_id: int | None) -> None
         "WHERE app_id = %(a)s AND environment_id = %(e)s",
         a=app_id, e=env_id, r=request_id,
     )
+
+
+def store_rule_priorities(db: Db, app_id: int, env_id: int, listener_arn: str, priorities: dict[str, int]) -> None:
+    """The listener's (listener, priority) pairs are unique: a number another app took since the
+    listener was read makes this fail, and the pass retries from a fresh read."""
+    import psycopg2.errors
+
+    from paas.domain.errors import TransientError
+
+    db.execute("SAVEPOINT paas_priorities")
+    try:
+        db.execute(
+            """
+            INSERT INTO listener_rules (app_id, environment_id, process, listener_arn, priority)
+            SELECT %(a)s, %(e)s, p, %(l)s, n FROM unnest(%(p)s::text[], %(n)s::int[]) AS v(p, n)
+            ON CONFLICT (app_id, environment_id, process) DO UPDATE
+               SET listener_arn = EXCLUDED.listener_arn, priority = EXCLUDED.priority,
+                   allocated_at = clock_timestamp()
+            """,
+            a=app_id, e=env_id, l=listener_arn, p=list(priorities), n=list(priorities.values()),
+        )
+    except psycopg2.errors.UniqueViolation:
+        db.execute("ROLLBACK TO SAVEPOINT paas_priorities")
+        raise TransientError("a listener-rule priority was taken by another app meanwhile; reading the "
+                             "listener again", delay=0.2) from None
+    db.execute("RELEASE SAVEPOINT paas_priorities")
+
+
+def forget_rule_priorities(db: Db, app_id: int, env_id: int, processes) -> None:
+    db.execute("DELETE FROM listener_rules WHERE app_id = %(a)s AND environment_id = %(e)s "
+               "AND process = ANY(%(p)s)", a=app_id, e=env_id, p=list(processes))

@@ -76,6 +76,7 @@ class Environment(Base):
     role_arn: Mapped[str | None] = mapped_column(Text)
     alb_security_group: Mapped[str | None] = mapped_column(Text)  # the ALB's own; task groups admit it
     assign_public_ip: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    app_domain: Mapped[str | None] = mapped_column(Text)  # apps without a host of their own: <app>.<domain>
     require_message: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     resync_after: Mapped[datetime] = mapped_column(TSTZ, server_default=func.now())
     created_at: Mapped[datetime] = mapped_column(TSTZ, server_default=func.now())

@@ -57,6 +57,7 @@ class EnvironmentRecord:
     role_arn: str | None
     alb_security_group: str | None
     assign_public_ip: bool
+    app_domain: str | None
     require_message: bool
     created_at: datetime
 

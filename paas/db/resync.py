@@ -50,7 +50,7 @@ def claim_environment(db: Db, interval: float) -> EnvironmentRecord | None:
          WHERE id = (SELECT id FROM environments WHERE resync_after <= now()
                       ORDER BY resync_after LIMIT 1 FOR UPDATE SKIP LOCKED)
         RETURNING id, name, region, cluster, listener_arn, vpc_id, subnets, security_groups, role_arn,
-                  alb_security_group, assign_public_ip, require_message, created_at
+                  alb_security_group, assign_public_ip, app_domain, require_message, created_at
         """,
         i=interval,
     )

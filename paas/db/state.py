@@ -45,6 +45,7 @@ class Head:
     live_release_id: int | None
     live_finished_at: datetime | None
     known_good_release_id: int | None  # newest known-good release other than the one in progress
+    rule_priorities: dict[str, int]  # web process → its rule's priority on the environment's listener
 
 
 @dataclass(frozen=True)
@@ -65,10 +66,12 @@ SELECT row_to_json(a) AS app,
            AND r.known_good_at IS NOT NULL
            AND r.id NOT IN (SELECT x.release_id FROM deployments x WHERE x.app_id = a.id
                                AND x.environment_id = e.id AND x.state = 'in_progress')
-         ORDER BY r.version DESC LIMIT 1) AS known_good_release_id
+         ORDER BY r.version DESC LIMIT 1) AS known_good_release_id,
+       (SELECT jsonb_object_agg(lr.process, lr.priority) FROM listener_rules lr
+         WHERE lr.app_id = a.id AND lr.environment_id = e.id AND lr.listener_arn = e.listener_arn) AS rule_priorities
   FROM apps a
   CROSS JOIN (SELECT id, name, region, cluster, listener_arn, vpc_id, subnets, security_groups, role_arn,
-                     alb_security_group, assign_public_ip, require_message, created_at
+                     alb_security_group, assign_public_ip, app_domain, require_message, created_at
                 FROM environments WHERE id = %(e)s) e
   LEFT JOIN observations o ON o.app_id = a.id AND o.environment_id = e.id
   LEFT JOIN paas_live_releases l ON l.app_id = a.id AND l.environment_id = e.id
@@ -83,7 +86,7 @@ def head(db: Db, app_id: int, env_id: int) -> Head:
     return Head(app=app, env=env, observation=dict(r.observation or {}), gc_checked_at=r.gc_checked_at,
                 gc_request_handled_id=r.gc_request_handled_id, live_deployment_id=r.live_deployment_id,
                 live_release_id=r.live_release_id, live_finished_at=r.live_finished_at,
-                known_good_release_id=r.known_good_release_id)
+                known_good_release_id=r.known_good_release_id, rule_priorities=dict(r.rule_priorities or {}))
 
 
 def in_flight(db: Db, app_id: int, env_id: int) -> list[InFlight]:

@@ -48,15 +48,17 @@ def upsert_dev_environment(db_url: str, boot: dict[str, Any], endpoint_url: str 
             db.execute(
                 """
                 INSERT INTO environments (name, region, cluster, listener_arn, vpc_id, subnets, security_groups,
-                                          alb_security_group)
-                VALUES (%(n)s, %(r)s, %(c)s, %(l)s, %(v)s, %(s)s, %(g)s, %(alb)s)
+                                          alb_security_group, app_domain)
+                VALUES (%(n)s, %(r)s, %(c)s, %(l)s, %(v)s, %(s)s, %(g)s, %(alb)s, %(domain)s)
                 ON CONFLICT (name) DO UPDATE SET region = EXCLUDED.region, cluster = EXCLUDED.cluster,
                     listener_arn = EXCLUDED.listener_arn, vpc_id = EXCLUDED.vpc_id, subnets = EXCLUDED.subnets,
-                    security_groups = EXCLUDED.security_groups, alb_security_group = EXCLUDED.alb_security_group
+                    security_groups = EXCLUDED.security_groups, alb_security_group = EXCLUDED.alb_security_group,
+                    app_domain = EXCLUDED.app_domain
                 """,
                 n=name, r=boot["region"], c=boot["cluster"], l=boot["listener_arn"], v=boot["vpc_id"],
                 s=list(boot["subnets"]), g=list(boot["security_groups"]),
                 alb=boot.get("alb_security_group") or (list(boot["security_groups"]) or [None])[0],
+                domain=f"{name}.localhost",  # every app gets its own host: APP.dev.localhost
             )
     finally:
         db.close()

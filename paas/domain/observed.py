@@ -99,6 +99,16 @@ class MetricWindow:
 
 
 @dataclass(frozen=True)
+class ListenerRuleState:
+    """A rule on the environment's listener, as DescribeRules reports it."""
+
+    arn: str
+    priority: int | None  # None: the listener's default action
+    hosts: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Observed:
     stack: StackState | None
     services: dict[str, ServiceState]  # by service name; absent = does not exist
@@ -108,3 +118,4 @@ class Observed:
     at: datetime
     metrics: dict[str, "MetricWindow"] = field(default_factory=dict)  # by target group ARN
     registered: dict[str, list[str]] | None = None  # family → ACTIVE revisions, listed only when GC is due
+    listener_rules: tuple[ListenerRuleState, ...] | None = None  # read only when a priority must be allocated

@@ -18,9 +18,12 @@ def tags(d: Desired, **extra: str) -> dict[str, str]:
 def stack_spec(d: Desired, release: ReleaseSpec) -> StackSpec:
     from paas.planner.infra_template import build_stack_template
 
+    from paas.planner.priorities import manifest_for_env
+
     alb_sg = d.env.alb_security_group
     template = build_stack_template(
-        d.app, d.env.name, release.manifest, vpc_id=d.env.vpc_id, listener_arn=d.env.listener_arn,
+        d.app, d.env.name, manifest_for_env(d, release.manifest), vpc_id=d.env.vpc_id,
+        listener_arn=d.env.listener_arn,
         priorities=d.rule_priorities or None,
         alb_security_group=alb_sg,
         alb_security_groups=() if alb_sg else tuple(d.env.security_groups),

@@ -56,6 +56,7 @@ class EnvSpec:
     security_groups: tuple[str, ...]  # the tasks' groups, besides the stack's own
     alb_security_group: str | None = None  # the ALB's own group, which the task group admits
     assign_public_ip: bool = False
+    app_domain: str | None = None  # apps that route no host of their own get <app>.<app_domain>
 
 
 @dataclass(frozen=True)

@@ -172,3 +172,18 @@ class GcChecked(Step):
     """Garbage collection found nothing (more) to remove: remember when, so the next listing waits."""
 
     state: dict
+
+
+@dataclass(frozen=True)
+class AllocateRulePriorities(Step):
+    """Store the priorities chosen from the listener's free ones (paas.planner.priorities)."""
+
+    listener_arn: str
+    priorities: dict  # web process → priority
+
+
+@dataclass(frozen=True)
+class ReleaseRulePriorities(Step):
+    """CloudFormation found a stored priority taken: forget it so the next pass allocates anew."""
+
+    processes: tuple[str, ...]

@@ -91,6 +91,19 @@ def _gc_checked(db: Db, ctx: Context, step: s.GcChecked, call: Call | None) -> N
     w.gc_checked(db, ctx.app_id, ctx.env_id, ctx.gc_request_id)
 
 
+def _priorities(db: Db, ctx: Context, step: s.AllocateRulePriorities, call: Call | None) -> None:
+    w.store_rule_priorities(db, ctx.app_id, ctx.env_id, step.listener_arn, step.priorities)
+    if ctx.event_target:
+        w.event(db, ctx.event_target, "routing", step.reason, token=ctx.token,
+                data={"listener": step.listener_arn, "priorities": step.priorities})
+
+
+def _release_priorities(db: Db, ctx: Context, step: s.ReleaseRulePriorities, call: Call | None) -> None:
+    w.forget_rule_priorities(db, ctx.app_id, ctx.env_id, step.processes)
+    if ctx.event_target:
+        w.event(db, ctx.event_target, "routing", step.reason, token=ctx.token, data={"released": list(step.processes)})
+
+
 # --- steps that send one AWS request ----------------------------------------------------------------
 
 def _record_aws(db: Db, ctx: Context, step: s.Step, call: Call | None) -> None:
@@ -154,6 +167,8 @@ HANDLERS: dict[type[s.Step], Handler] = {
     s.Finish: Handler(_finish),
     s.MarkKnownGood: Handler(_known_good),
     s.GcChecked: Handler(_gc_checked),
+    s.AllocateRulePriorities: Handler(_priorities),
+    s.ReleaseRulePriorities: Handler(_release_priorities),
     s.ApplyStack: Handler(_record_aws, _call_stack),
     s.ContinueStackRollback: Handler(_record_aws, _call_continue),
     s.RegisterTaskDefinition: Handler(_record_task_definition,

@@ -67,7 +67,7 @@ def load_desired(db: Db, app_id: int, env_id: int) -> Loaded:
         env=EnvSpec(id=env.id, name=env.name, region=env.region, cluster=env.cluster,
                     listener_arn=env.listener_arn, vpc_id=env.vpc_id, subnets=tuple(env.subnets),
                     security_groups=tuple(env.security_groups), alb_security_group=env.alb_security_group,
-                    assign_public_ip=env.assign_public_ip),
+                    assign_public_ip=env.assign_public_ip, app_domain=env.app_domain),
         active=_deployment(active, rels), pending=_deployment(pending, rels),
         current=_release(rels.get(h.live_release_id)) if h.live_release_id else None,
         current_deployment_id=h.live_deployment_id, current_finished_at=h.live_finished_at,
@@ -78,6 +78,7 @@ def load_desired(db: Db, app_id: int, env_id: int) -> Loaded:
                   "requested_at": gc_req.requested_at.isoformat() if gc_req else None,
                   "request_handled": (gc_req.requested_at.isoformat()
                                       if gc_req and gc_req.id == h.gc_request_handled_id else None)},
+        rule_priorities=h.rule_priorities,
     )
     return Loaded(desired=desired, env=env, observation=observation,
                   task_definitions=state.task_definitions(db, app_id, env_id),

@@ -7,13 +7,14 @@ for web processes.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
 from paas.aws.driver import Driver, MetricQuery
 from paas.domain.observed import MetricWindow, Observed
 from paas.domain.specs import COLOURS, family, service_name, stack_name
-from paas.planner import gc
+from paas.planner import gc, priorities
 from paas.planner.desired import Desired, Policy, ReleaseSpec
 
 
@@ -119,13 +120,16 @@ def observe(driver: Driver, d: Desired, cached_tds: dict[str, str], policy: Poli
     registered = None  # ListTaskDefinitions only when garbage collection is due (planner/gc.py)
     if policy is not None and gc.gc_due(d, policy, datetime.now(timezone.utc)):
         registered = {f: driver.list_task_definitions(f) for f in gc.families(d)}
+    listener_rules = None  # the listener's rules only when a priority must be allocated
+    if d.env.listener_arn and any(priorities.missing(d, r) for r in releases):
+        listener_rules = tuple(driver.listener_rules(d.env.listener_arn))
     obs = Observed(stack=stack, services=services, targets=targets, weights=weights,
-                   task_definitions=tds, at=datetime.now(timezone.utc), registered=registered)
+                   task_definitions=tds, at=datetime.now(timezone.utc), registered=registered,
+                   listener_rules=listener_rules)
     if policy is not None:
         metrics = canary_metrics(driver, d, obs, policy)
         if metrics:
-            obs = Observed(stack=stack, services=services, targets=targets, weights=weights,
-                           task_definitions=tds, at=obs.at, metrics=metrics, registered=registered)
+            obs = replace(obs, metrics=metrics)
     return obs
 
 

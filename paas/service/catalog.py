@@ -7,9 +7,9 @@ from typing import Sequence
 from paas.db import catalog
 from paas.db.records import AppRecord, EnvironmentRecord
 from paas.db.sql import Db
-from paas.domain import environment
+from paas.domain import environment, routing
 from paas.domain import validate as v
-from paas.domain.errors import Conflict, NotFound
+from paas.domain.errors import Conflict, NotFound, UserError
 
 
 def _app_missing(name: str) -> NotFound:
@@ -56,16 +56,20 @@ def require_app_env(db: Db, app_name: str, env_name: str | None) -> tuple[AppRec
 def create_env(db: Db, name: str, region: str, cluster: str, *, listener_arn: str | None = None,
                vpc_id: str | None = None, subnets: Sequence[str] = (), security_groups: Sequence[str] = (),
                role_arn: str | None = None, alb_security_group: str | None = None, assign_public_ip: bool = False,
-               require_message: bool = False) -> EnvironmentRecord:
+               app_domain: str | None = None, require_message: bool = False) -> EnvironmentRecord:
     """Every setting checked in the shape AWS issues it (paas.domain.environment) before it is stored."""
     v.name(name, "environment name")
     s = environment.settings(region=region, cluster=cluster, listener_arn=listener_arn, vpc_id=vpc_id,
                              subnets=subnets, security_groups=security_groups, alb_security_group=alb_security_group,
                              role_arn=role_arn, assign_public_ip=assign_public_ip)
+    if app_domain is not None:
+        routing.host(f"app.{app_domain}", "--app-domain")  # a host of every app must be valid
+        if "*" in app_domain or "?" in app_domain:
+            raise UserError(f"invalid --app-domain {app_domain!r}: no wildcards")
     row = catalog.insert_env(db, name, s.region, s.cluster, listener_arn=s.listener_arn, vpc_id=s.vpc_id,
                              subnets=s.subnets, security_groups=s.security_groups, role_arn=s.role_arn,
                              alb_security_group=s.alb_security_group, assign_public_ip=s.assign_public_ip,
-                             require_message=require_message)
+                             app_domain=app_domain.lower() if app_domain else None, require_message=require_message)
     if row is None:
         raise Conflict(f"environment {name!r} already exists")
     return row

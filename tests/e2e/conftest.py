@@ -120,9 +120,18 @@ class Stack:
         self.workers, self.procs = [], []
 
     def _delete_services(self) -> None:
-        """Keep the shared emulator light: the data plane simulates every service still there."""
+        """Keep the shared emulator light: the data plane simulates every service still there,
+        and a listener rule left behind would keep its priority on the shared listener."""
         if not self.apps:
             return
+        from paas.domain.specs import stack_name
+
+        cfn = self.client("cloudformation")
+        for app in self.apps:
+            try:
+                cfn.delete_stack(StackName=stack_name(app, "dev"))
+            except Exception:
+                pass
         ecs = self.client("ecs")
         try:
             arns = [a for page in ecs.get_paginator("list_services").paginate(cluster=self.boot["cluster"])

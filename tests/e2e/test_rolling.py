@@ -153,6 +153,8 @@ def test_permanent_aws_error_fails_the_deployment_with_awss_message(stack):
 
 def test_every_deployment_converges_with_30_percent_throttling(stack, monkeypatch):
     monkeypatch.setenv("PAAS_AWS_FAULTS", "throttle=0.3,seed=7")
+    # convergence is the point, not speed: a loaded machine must not turn slowness into a failure
+    monkeypatch.setenv("PAAS_ROLLOUT_DEADLINE", "300")
     from paas.reconciler import drivers
 
     monkeypatch.setattr(drivers, "_drivers", {})
@@ -160,7 +162,7 @@ def test_every_deployment_converges_with_30_percent_throttling(stack, monkeypatc
     stack.start_worker(concurrency=3)
     ids = [deployment_id(stack.paas("deploy", a, "--image", "shop:1", "--json")) for a in apps]
     for i in ids:
-        d = stack.wait_state(i, timeout=90)
+        d = stack.wait_state(i, timeout=300)
         assert d["state"] == "succeeded", d["error"]
     from paas.aws.accounting import snapshot
 

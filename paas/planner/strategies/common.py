@@ -7,7 +7,7 @@ from datetime import datetime
 
 from paas.domain.observed import Observed
 from paas.domain.specs import COLOURS, service_name
-from paas.planner import build, gc
+from paas.planner import build, gc, priorities
 from paas.planner import steps as s
 from paas.planner.desired import DeploymentSpec, Desired, Policy, ReleaseSpec
 
@@ -39,8 +39,14 @@ def weight_of(obs: Observed, d: Desired, process: str, colour: str) -> int | Non
 
 def stack_step(d: Desired, release: ReleaseSpec, obs: Observed, policy: Policy,
                dep: DeploymentSpec | None) -> s.Step | None:
-    spec = build.stack_spec(d, release)
     st = obs.stack
+    if st is not None and not st.in_progress and st.status in FAILED_STACK and priorities.taken_by_another(obs):
+        web = tuple(sorted(p for p in priorities.routes(d, release) if p in d.rule_priorities))
+        if web:
+            return s.ReleaseRulePriorities(f"a listener-rule priority is taken ({st.reason}); allocating anew", web)
+    if priorities.missing(d, release):
+        return priorities.allocate(d, release, obs)
+    spec = build.stack_spec(d, release)
     if st is None:
         return s.ApplyStack("create the infrastructure stack", spec)
     if st.in_progress:
