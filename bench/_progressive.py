@@ -42,7 +42,7 @@ PAAS_BIN = Path(sys.executable).with_name("paas")
 # Fast durations, like the end-to-end suite's (tests/e2e/conftest.py FAST).
 FAST = {
     "PAAS_POLL_INTERVAL": "0.2", "PAAS_STACK_POLL": "0.1", "PAAS_BAKE": "1", "PAAS_ROLLOUT_DEADLINE": "20",
-    "PAAS_SWEEP_INTERVAL": "0.5", "PAAS_LEASE_TTL": "3", "PAAS_HEARTBEAT": "1", "PAAS_METRIC_PERIOD": "1",
+    "PAAS_SWEEP_INTERVAL": "0.5", "PAAS_LEASE_TTL": "15", "PAAS_HEARTBEAT": "2", "PAAS_METRIC_PERIOD": "1",
     "PAAS_RESYNC_INTERVAL": "3600", "PAAS_AWS_RPS": "200",
 }
 DUMMY_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",

@@ -3,13 +3,13 @@
 AWS takes no fencing token, so the fence is on our side (DESIGN.md §2.6). The reconciler wraps
 its work for one app+environment in::
 
-    with guard.lease(deadline):      # deadline() → a time.monotonic() instant
+    with guard.lease(deadline):      # deadline() → an instant on `guard.now()`
         ...driver calls...
 
 and moves the deadline forward as its heartbeat renews the lease (``deadline`` is called
 again before every attempt, so it should be cheap: read a value, don't query the database).
 Right before each HTTP attempt, botocore's retries included, a ``before-send`` handler on every
-client `paas.aws.session` makes calls `check`: when ``time.monotonic() >= deadline()`` for any
+client `paas.aws.session` makes calls `check`: when ``now() >= deadline()`` for any
 lease the thread holds, it raises `LeaseLost` and nothing is sent. A worker frozen by a VM pause
 or a long GC thus wakes up, finds its deadline gone and sends nothing, however far it was
 inside a call.
@@ -44,6 +44,15 @@ Deadline = Callable[[], float]
 _local = threading.local()
 
 
+def _boottime() -> float:
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+# The clock leases are measured on: CLOCK_BOOTTIME where there is one (it keeps counting while a
+# machine is suspended, which CLOCK_MONOTONIC does not), else the monotonic clock.
+now: Callable[[], float] = _boottime if hasattr(time, "CLOCK_BOOTTIME") else time.monotonic
+
+
 def _leases() -> list[Deadline]:
     stack = getattr(_local, "leases", None)
     if stack is None:
@@ -75,10 +84,10 @@ def check(operation: str) -> None:
     """Raise `LeaseLost` if any lease this thread holds is past its deadline."""
     for deadline in tuple(getattr(_local, "leases", None) or ()):
         limit = deadline()
-        now = time.monotonic()
-        if now >= limit:
+        t = now()
+        if t >= limit:
             raise LeaseLost(f"{operation}: not sent: this worker's lease may have expired "
-                            f"(deadline passed {now - limit:.1f} s ago)")
+                            f"(deadline passed {t - limit:.1f} s ago)")
 
 
 def _on_before_send(event_name: str = "", **_: Any) -> None:

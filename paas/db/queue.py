@@ -77,9 +77,10 @@ def fence(db: Db, c: Claim) -> None:
 LOCK_NOT_AVAILABLE = "55P03"
 
 
-def heartbeat(db: Db, c: Claim, owner: str, ttl: float) -> None:
-    """Extend the lease. If the row is locked, our own step holds it (an AWS call in flight):
-    nobody can claim a locked row, so skipping this beat is safe and keeps the others beating."""
+def heartbeat(db: Db, c: Claim, owner: str, ttl: float) -> bool:
+    """Extend the lease; True when it was. A row locked for longer than half a second (a fenced
+    write of our own, or a stuck session) skips this beat rather than holding up the others;
+    nobody can claim a locked row meanwhile. Raises LeaseLost when the lease is no longer ours."""
     db.execute("SET LOCAL lock_timeout = '500ms'")
     try:
         n = db.execute(
@@ -92,11 +93,12 @@ def heartbeat(db: Db, c: Claim, owner: str, ttl: float) -> None:
     except Exception as e:
         db.rollback()
         if getattr(e, "pgcode", None) == LOCK_NOT_AVAILABLE:
-            return
+            return False
         raise
     db.commit()
     if n != 1:
         raise LeaseLost(f"lease on {c.key} lost before heartbeat")
+    return True
 
 
 def release(db: Db, c: Claim, after: float, *, ok: bool, error: str | None = None) -> bool:

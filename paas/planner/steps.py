@@ -187,3 +187,17 @@ class ReleaseRulePriorities(Step):
     """CloudFormation found a stored priority taken: forget it so the next pass allocates anew."""
 
     processes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RevertTrafficDrift(Step):
+    """Steady state: one ModifyRule putting a rule's weights back to what paas last set."""
+
+    process: str
+    rule_arn: str
+    weights: dict  # target group ARN → weight
+    drift: bool = True
+
+    @property
+    def key(self) -> str:
+        return f"RevertTrafficDrift:{self.process}"

@@ -41,6 +41,12 @@ def driver_for(env_row: Any) -> Driver:
         if drv is None:
             from paas.aws.session import make_driver
 
-            drv = make_driver(env_row.region, endpoint_url=key[1], role_arn=env_row.role_arn)
+            from paas.reconciler.lease import client_timeouts
+            from paas.settings import Durations
+
+            connect, read = client_timeouts(Durations().lease_ttl)
+            drv = make_driver(env_row.region, endpoint_url=key[1], role_arn=env_row.role_arn,
+                              connect_timeout=connect, read_timeout=read,
+                              cfn_role_arn=os.environ.get("PAAS_CFN_ROLE_ARN") or None)
             _drivers[key] = drv
         return drv

@@ -51,6 +51,14 @@ def token(*parts: object, limit: int = 64) -> str:
     return f"{parts[0]}-{hashlib.sha256(raw.encode()).hexdigest()[: limit - len(str(parts[0])) - 1]}"
 
 
+def owner(ctx: Context, process: str | None = None) -> dict[str, str]:
+    """The paas:* tags a resource this step changes must carry (the driver refuses otherwise)."""
+    tags = {"paas:app": ctx.d.app, "paas:env": ctx.d.env.name}
+    if process:
+        tags["paas:process"] = process
+    return tags
+
+
 def _dep_key(ctx: Context) -> str:
     return str(ctx.d.active.id) if ctx.d.active else f"steady{ctx.d.current_deployment_id or 0}"
 
@@ -156,7 +164,7 @@ def _call_stack(drv: Driver, ctx: Context, step: s.ApplyStack) -> Call:
 
 def _call_continue(drv: Driver, ctx: Context, step: s.ContinueStackRollback) -> Call:
     now = datetime.now(timezone.utc).strftime("%H%M%S")
-    return drv.continue_update_rollback(step.name, token(f"paas{_dep_key(ctx)}", "continue", now))
+    return drv.continue_update_rollback(step.name, token(f"paas{_dep_key(ctx)}", "continue", now), owner=owner(ctx))
 
 
 HANDLERS: dict[type[s.Step], Handler] = {
@@ -176,8 +184,12 @@ HANDLERS: dict[type[s.Step], Handler] = {
     s.CreateService: Handler(_record_aws, lambda drv, ctx, st: drv.create_service(
         st.spec, token(_dep_key(ctx), st.spec.name, limit=36))),
     s.UpdateService: Handler(_record_aws, lambda drv, ctx, st: drv.update_service(st.spec)),
-    s.ScaleService: Handler(_record_aws, lambda drv, ctx, st: drv.scale_service(st.cluster, st.name, st.desired)),
-    s.ShiftTraffic: Handler(_record_shift, lambda drv, ctx, st: drv.set_weights(st.rule_arn, st.weights)),
-    s.DeregisterTaskDefinition: Handler(_record_deregister,
-                                        lambda drv, ctx, st: drv.deregister_task_definition(st.arn)),
+    s.ScaleService: Handler(_record_aws, lambda drv, ctx, st: drv.scale_service(
+        st.cluster, st.name, st.desired, owner=owner(ctx, st.process))),
+    s.ShiftTraffic: Handler(_record_shift, lambda drv, ctx, st: drv.set_weights(
+        st.rule_arn, st.weights, owner=owner(ctx, st.process))),
+    s.RevertTrafficDrift: Handler(_record_aws, lambda drv, ctx, st: drv.set_weights(
+        st.rule_arn, st.weights, owner=owner(ctx, st.process))),
+    s.DeregisterTaskDefinition: Handler(_record_deregister, lambda drv, ctx, st: drv.deregister_task_definition(
+        st.arn, owner=owner(ctx))),
 }

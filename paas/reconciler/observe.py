@@ -177,6 +177,9 @@ def summary(d: Desired, obs: Observed) -> dict[str, Any]:
             "rollout_state": live.get("rollout_state"),
             "weights": weights,
             "colours": colours,
+            # what resync compares with DescribeRules: the rule and each colour's target group
+            "rule_arn": infra.rule_arn if infra else None,
+            "target_groups": {c: infra.target_group(c) for c in COLOURS} if infra else {},
         }
     return {
         "processes": procs,

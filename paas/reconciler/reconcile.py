@@ -28,7 +28,7 @@ from paas.domain.errors import LeaseLost, PermanentError, TransientError
 from paas.planner import steps as s
 from paas.planner.desired import Desired, Policy
 from paas.planner.plan import before_observing, plan
-from paas.reconciler import outcome
+from paas.reconciler import failpoints, outcome
 from paas.reconciler.handlers import HANDLERS, Context
 from paas.reconciler.load import Loaded, load_desired
 from paas.reconciler.observe import observe, refresh_after, summary
@@ -64,7 +64,12 @@ def _record_wait(db: Db, claim: queue.Claim, d: Desired, step: s.Wait) -> None:
 def _apply(db: Db, claim: queue.Claim, ctx: Context, step: s.Step, driver: Driver | None):
     """Send the step's AWS request (if any), then record it in one fenced transaction."""
     handler = HANDLERS[type(step)]
-    call = handler.call(driver, ctx, step) if handler.call is not None else None
+    name = type(step).__name__
+    call = None
+    if handler.call is not None:
+        failpoints.hit(f"before-aws:{name}")
+        call = handler.call(driver, ctx, step)
+        failpoints.hit(f"after-aws:{name}")
     with fenced(db, claim):
         handler.record(db, ctx, step, call)
     return call

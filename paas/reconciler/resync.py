@@ -4,7 +4,9 @@ One query reads what every steady service in the environment should run (from th
 observation and the current release), DescribeServices checks them ten at a time (AWS's
 limit), and a fixed number of statements record the results: observations refreshed, drift
 recorded as an event on the app's current deployment, and drifted apps queued so their own
-reconcile reverts the change. No CloudFormation, ELB or CloudWatch call is made here.
+reconcile reverts the change. Listener weights are checked too (DescribeRules, twenty rules a
+call): a weight moved by hand, or by a request a frozen worker sent late, is drift like any
+other. No CloudFormation or CloudWatch call is made here.
 """
 
 from __future__ import annotations
@@ -44,8 +46,23 @@ def _expected(env_name: str, apps: list[store.SteadyApp], tds: dict[tuple[int, s
                 continue  # never observed: the app's own reconcile handles it
             out[svc] = {"app_id": r.app_id, "app": r.app, "deployment_id": r.deployment_id, "process": proc,
                         "colour": colour, "task_definition": td, "count": int(want.get("count", 0)),
-                        "version": r.version}
+                        "version": r.version, "rule_arn": pobs.get("rule_arn"),
+                        "target_groups": pobs.get("target_groups") or {}}
     return out
+
+
+def _weights_drift(want: dict, have: dict[str, int] | None) -> str | None:
+    """A steady web process's rule sends all traffic to its live colour, or it drifted."""
+    tgs = want["target_groups"]
+    live = tgs.get(want["colour"])
+    if not live or have is None:
+        return None
+    expected = {arn: (100 if c == want["colour"] else 0) for c, arn in tgs.items() if arn}
+    if {k: have.get(k, 0) for k in expected} == expected and not any(
+            w for k, w in have.items() if k not in expected):
+        return None
+    shown = ", ".join(f"{c} {have.get(arn, 0)}%" for c, arn in sorted(tgs.items()) if arn)
+    return f"listener weights {shown} (expected {want['colour']} 100%)"
 
 
 def resync_environment(db: Db, env: EnvironmentRecord, driver: Driver) -> ResyncResult:
@@ -56,6 +73,8 @@ def resync_environment(db: Db, env: EnvironmentRecord, driver: Driver) -> Resync
     if not expected:
         return res
     seen = driver.describe_services(env.cluster, sorted(expected))
+    rules = sorted({w["rule_arn"] for w in expected.values() if w.get("rule_arn")})
+    weights = driver.rule_weights(rules) if rules else {}  # DescribeRules, 20 rules a call
     counts: dict[int, dict] = {}
     for name, want in expected.items():
         svc = seen.get(name)
@@ -69,6 +88,10 @@ def resync_environment(db: Db, env: EnvironmentRecord, driver: Driver) -> Resync
                          f"(expected {want['task_definition'].rsplit('/', 1)[-1]})")
         if svc.desired != want["count"]:
             diffs.append(f"desired count {svc.desired} (expected {want['count']})")
+        if want.get("rule_arn"):
+            w = _weights_drift(want, weights.get(want["rule_arn"]))
+            if w:
+                diffs.append(w)
         if diffs:
             res.drifted.append({**want, "service": name, "what": "; ".join(diffs)})
         counts.setdefault(want["app_id"], {})[want["process"]] = {

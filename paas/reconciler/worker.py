@@ -16,12 +16,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from paas.aws import guard
 from paas.db import queue
 from paas.db.engine import make_engine, pooled
 from paas.planner import steps as s
 from paas.planner.desired import Policy
 from paas.reconciler import metrics as m
 from paas.reconciler.drivers import driver_for
+from paas.reconciler.lease import Lease
 from paas.reconciler.logs import kv
 from paas.reconciler.reconcile import reconcile_once
 from paas.settings import Durations, gc_settings
@@ -50,7 +52,7 @@ class Worker:
         self.engine = make_engine(self.url, pool_size=self.concurrency + 2)
         self.stopping = threading.Event()
         self.wake = threading.Condition()
-        self.inflight: dict[str, queue.Claim] = {}
+        self.inflight: dict[str, tuple[queue.Claim, Lease]] = {}
         self.inflight_lock = threading.Lock()
         self.passes = 0
 
@@ -97,9 +99,11 @@ class Worker:
                 continue
             try:
                 with pooled(self.engine) as db:
-                    for c in claims:
+                    for c, lease in claims:
+                        sent_at = guard.now()
                         try:
-                            queue.heartbeat(db, c, self.owner, self.durations.lease_ttl)
+                            if queue.heartbeat(db, c, self.owner, self.durations.lease_ttl):
+                                lease.extend(sent_at)
                         except Exception as e:
                             log.warning("heartbeat failed", extra=kv(key=c.key, error=str(e)))
             except Exception as e:
@@ -124,19 +128,22 @@ class Worker:
             db.execute("SET idle_in_transaction_session_timeout = %(t)s",
                        t=int(max(5.0, self.durations.lease_ttl) * 1000))
             db.commit()
+            sent_at = guard.now()  # the lease runs from when the claim was sent, not answered
             claims = queue.claim(db, self.owner, self.durations.lease_ttl, limit=1)
             if not claims:
                 return False
             c = claims[0]
+            lease = Lease(self.durations.lease_ttl, sent_at)
             if c.rescued:
                 m.LEASE_RESCUES.inc()
                 log.info("rescued an expired lease", extra=kv(key=c.key, token=c.token))
             with self.inflight_lock:
-                self.inflight[c.key] = c
+                self.inflight[c.key] = (c, lease)
             t0 = time.monotonic()
             try:
-                out = reconcile_once(db, c, driver_for, self.policy, worker=self.owner, on_step=self._count,
-                                     should_stop=self.stopping.is_set)
+                with guard.lease(lease.deadline):  # no AWS request once the lease may have expired
+                    out = reconcile_once(db, c, driver_for, self.policy, worker=self.owner, on_step=self._count,
+                                         should_stop=self.stopping.is_set)
             finally:
                 with self.inflight_lock:
                     self.inflight.pop(c.key, None)

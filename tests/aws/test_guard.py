@@ -40,7 +40,7 @@ def test_the_proxy_sees_what_the_driver_sends(aws_env, drv, proxy):
 
 def test_a_deadline_in_the_past_sends_nothing(aws_env, drv, proxy, uid):
     before = accounting.snapshot()["refusals"].get("ecs:ListServices", 0)
-    with guard.lease(lambda: time.monotonic() - 1.0):
+    with guard.lease(lambda: guard.now() - 1.0):
         with pytest.raises(LeaseLost) as exc:
             drv.list_services(aws_env.cluster)
         assert type(exc.value) is LeaseLost  # not wrapped by botocore or the error mapping
@@ -77,22 +77,22 @@ def test_a_deadline_passing_between_a_throttled_attempt_and_its_retry_stops_the_
 
 
 def test_a_deadline_in_the_future_lets_requests_through_and_is_read_before_each_attempt(aws_env, drv, proxy):
-    state = {"deadline": time.monotonic() + 600}
+    state = {"deadline": guard.now() + 600}
     with guard.lease(lambda: state["deadline"]):
         drv.list_services(aws_env.cluster)
         assert proxy.operations() == ["ListServices"]
-        state["deadline"] = time.monotonic() - 0.001  # the heartbeat could not renew
+        state["deadline"] = guard.now() - 0.001  # the heartbeat could not renew
         with pytest.raises(LeaseLost):
             drv.list_services(aws_env.cluster)
-        state["deadline"] = time.monotonic() + 600  # renewed
+        state["deadline"] = guard.now() + 600  # renewed
         drv.list_services(aws_env.cluster)
     assert proxy.operations() == ["ListServices", "ListServices"]
     assert drv.stale_refusals() == {"ecs:ListServices": 1}
 
 
 def test_nested_leases_all_apply_and_leases_are_per_thread(aws_env, drv, proxy):
-    with guard.lease(lambda: time.monotonic() + 600):
-        with guard.lease(lambda: time.monotonic() - 1):
+    with guard.lease(lambda: guard.now() + 600):
+        with guard.lease(lambda: guard.now() - 1):
             with pytest.raises(LeaseLost):
                 drv.list_services(aws_env.cluster)
             # another thread holds no lease: its requests go out

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from paas.domain.observed import Observed
-from paas.domain.specs import COLOURS, service_name
+from paas.domain.specs import COLOURS, other, service_name
 from paas.planner import build, gc, priorities
 from paas.planner import steps as s
 from paas.planner.desired import DeploymentSpec, Desired, Policy, ReleaseSpec
@@ -28,6 +28,40 @@ def live_colour(d: Desired, obs: Observed, process: str) -> str:
     if len(up) == 1:
         return up[0]
     return d.colour(process)
+
+
+def serving_colour(d: Desired, obs: Observed, process: str, release: ReleaseSpec) -> str:
+    """The colour that runs `release` and should take the traffic: the one whose service runs the
+    release's task definition (of two, the one with more weight), else the live colour. Weights
+    alone are not trusted here: a stale request may have moved them."""
+    td = obs.task_definitions.get(d.td_key(process, release))
+    running = [c for c in COLOURS if (svc := obs.services.get(service_name(d.app, process, c)))
+               and svc.status == "ACTIVE" and svc.desired > 0 and td is not None and svc.task_definition == td]
+    if len(running) == 1:
+        return running[0]
+    return live_colour(d, obs, process)
+
+
+def traffic_drift_step(d: Desired, release: ReleaseSpec, obs: Observed) -> s.Step | None:
+    """Steady state: each web process's rule sends 100% to the colour serving the release. A weight
+    changed outside paas (by hand, or by a request a frozen worker sent late) is put back."""
+    if obs.stack is None:
+        return None
+    for p in release.processes:
+        infra = obs.stack.infra.get(p)
+        if infra is None or not infra.rule_arn or infra.rule_arn not in obs.weights:
+            continue
+        colour = serving_colour(d, obs, p, release)
+        tg, other_tg = infra.target_group(colour), infra.target_group(other(colour))
+        if not tg:
+            continue
+        want = {tg: 100, **({other_tg: 0} if other_tg else {})}
+        have = obs.weights[infra.rule_arn]
+        if {k: have.get(k, 0) for k in want} != want or any(w for k, w in have.items() if k not in want):
+            shown = ", ".join(f"{c} {have.get(infra.target_group(c) or '', 0)}%" for c in COLOURS)
+            return s.RevertTrafficDrift(f"drift reverted: {p} traffic was {shown}; {colour} serves "
+                                        f"v{release.version} and gets 100%", p, infra.rule_arn, want)
+    return None
 
 
 def weight_of(obs: Observed, d: Desired, process: str, colour: str) -> int | None:
@@ -176,7 +210,9 @@ def steady(d: Desired, obs: Observed, policy: Policy, now: datetime) -> s.Step:
     c = d.current
     if c is None:
         return s.Idle("nothing deployed yet", None)
-    step = task_definition_step(d, c, obs) or service_step(d, c, obs, policy, drift=True)
+    step = (task_definition_step(d, c, obs)
+            or service_step(d, c, obs, policy, colour_of=lambda p: serving_colour(d, obs, p, c), drift=True)
+            or traffic_drift_step(d, c, obs))
     if step is not None:
         return step
     if not c.known_good and d.current_finished_at is not None:
