@@ -11,7 +11,7 @@ def test_strategy_names_have_one_definition():
     from paas.db import models
     from paas.planner import plan
 
-    assert set(plan.STRATEGIES) == set(v.STRATEGIES)
+    assert set(plan.RECIPES) == set(v.STRATEGIES)
     assert tuple(models.STRATEGIES) == v.STRATEGIES
 
 

@@ -136,7 +136,7 @@ class Services:
     def _network(spec: ServiceSpec) -> dict:
         return {"awsvpcConfiguration": {"subnets": list(spec.subnets),
                                         "securityGroups": list(spec.security_groups),
-                                        "assignPublicIp": "DISABLED"}}
+                                        "assignPublicIp": "ENABLED" if spec.assign_public_ip else "DISABLED"}}
 
     def create_service(self, spec: ServiceSpec, token: str) -> Call:
         existing = self._live(spec.cluster, spec.name)
@@ -165,6 +165,9 @@ class Services:
             params["loadBalancers"] = [{"targetGroupArn": spec.target_group_arn,
                                         "containerName": spec.container_name,
                                         "containerPort": spec.container_port}]
+        if spec.health_check_grace_period is not None:
+            # 0 when unset: a task slower to start than the target group's checks is killed
+            params["healthCheckGracePeriodSeconds"] = spec.health_check_grace_period
         if spec.tags:
             params["tags"] = [{"key": k, "value": v} for k, v in sorted(spec.tags.items())]
         try:
@@ -182,11 +185,14 @@ class Services:
         """After checking the service's owner tags against the spec's (one DescribeServices)."""
         self._check_owner("ecs:UpdateService", spec.cluster, spec.name,
                           self._live(spec.cluster, spec.name), spec.tags)
+        extra: dict[str, Any] = {}
+        if spec.health_check_grace_period is not None:
+            extra["healthCheckGracePeriodSeconds"] = spec.health_check_grace_period
         resp = self.api.call("ecs", "UpdateService", cluster=spec.cluster, service=spec.name,
                              taskDefinition=spec.task_definition, desiredCount=spec.desired_count,
                              deploymentConfiguration=self._deployment_configuration(spec),
                              networkConfiguration=self._network(spec),
-                             forceNewDeployment=False)
+                             forceNewDeployment=False, **extra)
         svc = resp.get("service") or {}
         return Call("ecs:UpdateService", rid(resp),
                     {"arn": svc.get("serviceArn"), "task_definition": spec.task_definition,

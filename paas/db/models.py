@@ -30,6 +30,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from paas.domain import validate
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -40,7 +42,7 @@ NAMING = {
 
 NAME_CHECK = "~ '^[a-z][a-z0-9-]{0,29}$'"
 DEPLOYMENT_STATES = ("pending", "in_progress", "succeeded", "failed", "rolled_back", "superseded", "cancelled")
-STRATEGIES = ("rolling", "blue-green", "canary")
+STRATEGIES = validate.STRATEGIES  # defined once, in the domain
 APP_TYPES = ("web", "worker", "batch")
 RELEASE_KINDS = ("deploy", "config", "scale", "rollback", "secret")
 

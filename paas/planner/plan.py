@@ -11,15 +11,16 @@ from __future__ import annotations
 from datetime import datetime
 
 from paas.domain.observed import Observed
+from paas.domain.validate import STRATEGIES
 from paas.planner import steps as s
 from paas.planner.desired import Desired, Policy
 from paas.planner.strategies import bluegreen, canary, common, rolling
 
-STRATEGIES = {"rolling": rolling.plan, "blue-green": bluegreen.plan, "canary": canary.plan}
+RECIPES = dict(zip(STRATEGIES, (rolling.plan, bluegreen.plan, canary.plan)))  # names: paas.domain.validate
 
 
 def _recipe(strategy: str):
-    return STRATEGIES[strategy]
+    return RECIPES[strategy]
 
 
 def before_observing(d: Desired) -> s.Step | None:
