@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg2
 
-from tests.conftest import run_paas_process
+from tests.conftest import run_cli, run_paas_process
 
 N = 20
 
@@ -29,9 +29,11 @@ def _waiting(conn, dbname: str) -> int:
         return cur.fetchone()[0]
 
 
-def test_twenty_concurrent_deploys_get_consecutive_versions(staging, db, db_url):
+def test_twenty_concurrent_deploys_get_consecutive_versions(staging, db, db_url, monkeypatch):
     from urllib.parse import urlsplit
 
+    # the test holds them all back until the last process has started, however slow the machine
+    monkeypatch.setenv("PAAS_LOCK_TIMEOUT", "120")
     dbname = urlsplit(db_url).path.lstrip("/")
     blocker = psycopg2.connect(db_url)
     watcher = psycopg2.connect(db_url)
@@ -74,3 +76,16 @@ def test_twenty_concurrent_deploys_get_consecutive_versions(staging, db, db_url)
     assert [r.state for r in rows].count("pending") == 1
     assert rows[-1].state == "pending"
     assert {r.state for r in rows[:-1]} == {"superseded"}
+    # time and order agree with versions: created in version order, never finished before created
+    times = db.all(
+        """
+        SELECT r.version, d.id, d.created_at, d.finished_at, r.created_at AS release_created
+          FROM releases r JOIN deployments d ON d.release_id = r.id ORDER BY r.version
+        """
+    )
+    assert [t.id for t in times] == sorted(t.id for t in times)
+    assert all(a.created_at < b.created_at for a, b in zip(times, times[1:]))
+    assert all(a.release_created < b.release_created for a, b in zip(times, times[1:]))
+    assert all(t.finished_at is None or t.finished_at >= t.created_at for t in times)
+    hist = [h["release_version"] for h in run_cli("history", "checkout", "--limit", "0", "--json").json()]
+    assert hist == list(range(N, 0, -1))

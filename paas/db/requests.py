@@ -16,7 +16,7 @@ from paas.db.sql import Db, jsonb
 from paas.domain.errors import Busy
 
 LOCK_NOT_AVAILABLE = "55P03"
-LOCK_TIMEOUT = "2s"
+LOCK_TIMEOUT_S = 2.0  # PAAS_LOCK_TIMEOUT overrides (seconds)
 
 _RELEASE = """
 SELECT r.id, r.version, r.kind, i.reference AS image, r.image_id, COALESCE(r.image_digest, i.digest) AS digest,
@@ -48,13 +48,19 @@ def lock_for_request(db: Db, app_id: int, env_id: int) -> None:
     a couple of seconds means a session is stuck: say so rather than hang. The lock timeout stays
     for the rest of the request's transaction (one round trip, not four).
     """
+    import os
+
     try:
-        db.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'; " + queue.ENQUEUE_SQL,
+        timeout = float(os.environ.get("PAAS_LOCK_TIMEOUT") or LOCK_TIMEOUT_S)
+    except ValueError:
+        timeout = LOCK_TIMEOUT_S
+    try:
+        db.execute("SET LOCAL lock_timeout = %(t)s; " + queue.ENQUEUE_SQL, t=f"{int(timeout * 1000)}ms",
                    a=app_id, e=env_id, d=0.0)
     except Exception as e:
         if getattr(e, "pgcode", None) != LOCK_NOT_AVAILABLE:
             raise
-        raise Busy(f"another session has held this app+environment for over {LOCK_TIMEOUT} (a worker stuck "
+        raise Busy(f"another session has held this app+environment for over {timeout:g}s (a worker stuck "
                    "in a database call?); nothing was written: try again, or see `paas status`") from None
 
 

@@ -144,5 +144,12 @@ def reconcile_once(db: Db, claim: queue.Claim, driver_for: Callable[[Environment
         if out.end_deployment:
             _end_in_flight(db, claim, d, out, step, getattr(e, "request_id", None))
         if not isinstance(e, (LeaseLost, PermanentError, TransientError)):
-            log.exception("reconcile pass failed", extra={"fields": {"key": claim.key, "attempts": claim.attempts}})
+            # a traceback the first time; after that one line per attempt (a poison request must
+            # not flood the logs while it is retried with growing backoff)
+            fields = {"fields": {"key": claim.key, "attempts": claim.attempts, "error": out.error,
+                                 "retry_in": round(out.after, 1), "ended": out.end_deployment}}
+            if claim.attempts <= 1:
+                log.exception("reconcile pass failed", extra=fields)
+            else:
+                log.warning("reconcile pass failed again", extra=fields)
         return out
