@@ -107,6 +107,7 @@ class CallCounter:
 
 
 _PROCESS = CallCounter()
+_SEEN: set[str] = set()  # every operation this process ever sent; never reset (the IAM check uses it)
 _current: contextvars.ContextVar[CallCounter | None] = contextvars.ContextVar(
     "paas_aws_call_counter", default=None)
 
@@ -119,6 +120,11 @@ def snapshot() -> dict[str, dict[str, int]]:
 def reset() -> None:
     """Zero the process-wide counts (benchmarks, tests)."""
     _PROCESS.reset()
+
+
+def operations_seen() -> set[str]:
+    """Every operation key sent by this process since it started (not cleared by `reset`)."""
+    return set(_SEEN)
 
 
 @contextmanager
@@ -139,6 +145,7 @@ def _on_before_call(model: Any = None, **_: Any) -> None:
     if model is None:
         return
     key = _key_from_model(model)
+    _SEEN.add(key)
     _PROCESS.add_call(key)
     c = _current.get()
     if c is not None:

@@ -178,6 +178,22 @@ class Stack:
                              f"{[e['message'] for e in self.events(dep_id)][-5:]}")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def every_operation_is_in_the_iam_policy():
+    """After the end-to-end tests of this process: every AWS operation paas sent is covered by
+    `paas iam policy` (the least-privilege policy would otherwise break a real account)."""
+    yield
+    from paas.aws import accounting, iam
+
+    seen = accounting.operations_seen()
+    missing_ops = sorted(op for op in seen if op not in iam.OPERATIONS)
+    allowed = iam.policy_actions(iam.worker_policy())
+    missing_actions = sorted(a for a in iam.actions_for(op for op in seen if op in iam.OPERATIONS)
+                             if a not in allowed)
+    assert not missing_ops and not missing_actions, (
+        f"AWS operations sent but not in paas iam policy: {missing_ops or missing_actions}")
+
+
 @pytest.fixture
 def stack(db_url, emulator, dev_boot, monkeypatch, tmp_path):
     from paas.devstack.up import upsert_dev_environment
