@@ -114,3 +114,18 @@ def sleep(seconds: float) -> None:
 
 def rate() -> float:
     return warp().rate
+
+
+def virtual(at: _dt.datetime | None) -> _dt.datetime | None:
+    """A real instant (a database timestamp) on the virtual clock; identity without a warp."""
+    if at is None:
+        return None
+    w = warp()
+    if w.rate == 1.0:
+        return at
+    return _dt.datetime.fromtimestamp(w.time(at.timestamp()), _dt.timezone.utc)
+
+
+def real_seconds(virtual_seconds: float) -> float:
+    """How long `virtual_seconds` take in real time (a requeue delay, a sleep)."""
+    return warp().real_seconds(virtual_seconds)

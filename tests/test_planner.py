@@ -162,8 +162,9 @@ def test_blue_green_starts_on_the_idle_colour_and_flips_in_one_shift():
     assert isinstance(step, s.Finish) and step.state == "succeeded"
 
 
-def window(requests, errors, p99, n=5):
-    return MetricWindow(requests, errors, p99, n, 0, 60, 59)
+def window(requests, errors, p99, n=5, last=NOW - timedelta(seconds=1)):
+    start = (NOW - timedelta(seconds=60)).timestamp()
+    return MetricWindow(requests, errors, p99, n, start, NOW.timestamp(), None if last is None else last.timestamp())
 
 
 def canary_at(weight, metrics, *, applied_at=NOW - timedelta(seconds=20), **typed):
@@ -322,3 +323,19 @@ def test_priority_in_use_releases_the_stored_number_to_allocate_again():
                                  reason="Priority '100' is currently in use (PriorityInUse)"))
     step = plan(d, o, POLICY, NOW)
     assert isinstance(step, s.ReleaseRulePriorities) and step.processes == ("web",)
+
+
+
+def test_a_canary_step_passes_only_once_the_metrics_reach_the_end_of_its_bake():
+    """60 s periods arrive late: a bake whose last period has not been read is not over."""
+    from dataclasses import replace
+
+    shifted = NOW - timedelta(seconds=130)
+    late = window(5000, 0, 100, last=shifted + timedelta(seconds=30))  # newest period ends at +90 s
+    policy = replace(POLICY, bake=120.0, metric_period=60)
+    d, o = canary_at(10, {TG["green"]: late, TG["blue"]: window(5000, 0, 100)}, applied_at=shifted)
+    step = plan(d, o, policy, NOW)
+    assert isinstance(step, s.Wait) and "last period" in step.reason
+    covered = window(5000, 0, 100, last=shifted + timedelta(seconds=60))  # its period reaches +120 s
+    d, o = canary_at(10, {TG["green"]: covered, TG["blue"]: window(5000, 0, 100)}, applied_at=shifted)
+    assert isinstance(plan(d, o, policy, NOW), s.ShiftTraffic)

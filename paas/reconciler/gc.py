@@ -7,7 +7,8 @@ worker acts.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from paas import clock
+
 from typing import Any
 
 from paas.db.sql import Db
@@ -43,7 +44,7 @@ def preview(db: Db, app_id: int, env_id: int) -> dict[str, Any]:
     obs = observe(driver, d, loaded.task_definitions)
     registered = {f: driver.list_task_definitions(f) for f in gc.families(d)}
     live = {p: live_colour(d, obs, p) for p in d.current.processes}
-    rep = gc.gc_report(d, obs, gp, datetime.now(timezone.utc), registered, live)
+    rep = gc.gc_report(d, obs, gp, clock.now(), registered, live)
     out["remove"] = [a.to_json() for a in rep.actions]
     out["keep"] = [k.to_json() for k in rep.kept]
     out["registered"] = registered

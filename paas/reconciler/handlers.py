@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
+from paas import clock
 from paas.aws.driver import Call, Driver
 from paas.db import deployment_writes as w
 from paas.db.sql import Db
@@ -150,7 +151,7 @@ def _record_shift(db: Db, ctx: Context, step: s.ShiftTraffic, call: Call | None)
             # start is kept as evidence (with 60 s periods it says little about reaction time).
             data["breach_read_at"] = canary["end"]
             data["breach_datapoint_bucket"] = canary.get("last_datapoint")
-            now = datetime.now(timezone.utc).timestamp()
+            now = clock.time()  # the breach was read on the clock the metrics are stamped with
             data["seconds_from_breach_read_to_weights_back"] = round(now - float(canary["end"]), 3)
     if step.rollback_to is not None or step.fail_state:
         w.begin_rollback(db, dep.id, step.rollback_to, step.reason, ctx.token, end_state=step.fail_state, data=data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from paas import clock
 from paas.db import state
 from paas.db.records import EnvironmentRecord
 from paas.db.sql import Db
@@ -36,13 +37,14 @@ def _deployment(f: state.InFlight | None, rels: dict[int, state.ReleaseRow]) -> 
         return None
     d = f.deployment
     kinds = {q.kind for q in f.steering}
+    v = clock.virtual  # the planner reads every time on the clock the emulator and the worker share
     return DeploymentSpec(
-        id=d.id, state=d.state, strategy=d.strategy, created_at=d.created_at, started_at=d.started_at,
+        id=d.id, state=d.state, strategy=d.strategy, created_at=v(d.created_at), started_at=v(d.started_at),
         release=_release(rels[d.release_id]),
         rollback_target=_release(rels.get(d.rolled_back_to_id)) if d.rolled_back_to_id else None,
-        applied=f.applied, canary_steps=d.canary_steps, pause_at=d.pause_at, bake_seconds=d.bake_seconds,
-        step_deadline_seconds=d.step_deadline_seconds, colours=f.colours,
-        rollback_started_at=d.rollback_started_at, rollback_reason=d.rollback_reason, end_state=d.end_state,
+        applied={k: v(t) for k, t in f.applied.items()}, canary_steps=d.canary_steps, pause_at=d.pause_at,
+        bake_seconds=d.bake_seconds, step_deadline_seconds=d.step_deadline_seconds, colours=f.colours,
+        rollback_started_at=v(d.rollback_started_at), rollback_reason=d.rollback_reason, end_state=d.end_state,
         cancel_requested="cancel" in kinds, abort_requested="abort" in kinds, promote_requested="promote" in kinds,
         last_wait=f.last_wait,
     )
@@ -70,13 +72,13 @@ def load_desired(db: Db, app_id: int, env_id: int) -> Loaded:
                     assign_public_ip=env.assign_public_ip, app_domain=env.app_domain),
         active=_deployment(active, rels), pending=_deployment(pending, rels),
         current=_release(rels.get(h.live_release_id)) if h.live_release_id else None,
-        current_deployment_id=h.live_deployment_id, current_finished_at=h.live_finished_at,
+        current_deployment_id=h.live_deployment_id, current_finished_at=clock.virtual(h.live_finished_at),
         known_good=_release(rels.get(known_good)) if known_good else None,
         active_colour={p: v.get("active_colour", "blue") for p, v in observation.get("processes", {}).items()},
         gc_overrides=dict(h.app.gc_policy or {}),
-        gc_state={"checked_at": h.gc_checked_at.isoformat() if h.gc_checked_at else None,
-                  "requested_at": gc_req.requested_at.isoformat() if gc_req else None,
-                  "request_handled": (gc_req.requested_at.isoformat()
+        gc_state={"checked_at": clock.virtual(h.gc_checked_at).isoformat() if h.gc_checked_at else None,
+                  "requested_at": clock.virtual(gc_req.requested_at).isoformat() if gc_req else None,
+                  "request_handled": (clock.virtual(gc_req.requested_at).isoformat()
                                       if gc_req and gc_req.id == h.gc_request_handled_id else None)},
         rule_priorities=h.rule_priorities,
     )

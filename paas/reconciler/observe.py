@@ -7,8 +7,9 @@ for web processes.
 
 from __future__ import annotations
 
+from paas import clock
+
 from dataclasses import replace
-from datetime import datetime, timezone
 from typing import Any
 
 from paas.aws.driver import Driver, MetricQuery
@@ -90,7 +91,7 @@ def refresh_after(driver: Driver, d: Desired, obs: Observed, step) -> Observed |
     if isinstance(step, (s.CreateService, s.UpdateService, s.ScaleService)):
         names = service_names(d)
         return replace(obs, services=driver.describe_services(d.env.cluster, names) if names else {},
-                       at=datetime.now(timezone.utc))
+                       at=clock.now())
     return None
 
 
@@ -118,13 +119,13 @@ def observe(driver: Driver, d: Desired, cached_tds: dict[str, str], policy: Poli
     targets = driver.target_health(tgs) if tgs else {}
     weights = driver.rule_weights(rules) if rules else {}
     registered = None  # ListTaskDefinitions only when garbage collection is due (planner/gc.py)
-    if policy is not None and gc.gc_due(d, policy, datetime.now(timezone.utc)):
+    if policy is not None and gc.gc_due(d, policy, clock.now()):
         registered = {f: driver.list_task_definitions(f) for f in gc.families(d)}
     listener_rules = None  # the listener's rules only when a priority must be allocated
     if d.env.listener_arn and any(priorities.missing(d, r) for r in releases):
         listener_rules = tuple(driver.listener_rules(d.env.listener_arn))
     obs = Observed(stack=stack, services=services, targets=targets, weights=weights,
-                   task_definitions=tds, at=datetime.now(timezone.utc), registered=registered,
+                   task_definitions=tds, at=clock.now(), registered=registered,
                    listener_rules=listener_rules)
     if policy is not None:
         metrics = canary_metrics(driver, d, obs, policy)

@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from paas import clock
 from paas.aws import guard
 from paas.db import queue
 from paas.db.engine import make_engine, pooled
@@ -39,6 +40,17 @@ def policy_from_settings() -> Policy:
                   gc_settings=gc_settings())
 
 
+def check_metric_period(period: int) -> None:
+    """ALB metrics have 60 s granularity on AWS: a shorter period only works on the local stack."""
+    from paas.domain.errors import UserError
+    from paas.reconciler.drivers import endpoint_for
+
+    local = (endpoint_for() or "").startswith(("http://127.0.0.1", "http://localhost", "http://[::1]"))
+    if period % 60 and not local:
+        raise UserError(f"PAAS_METRIC_PERIOD must be a multiple of 60 (ALB metrics come in 60 s periods), "
+                        f"got {period}; shorter periods are for the local stack only")
+
+
 @dataclass
 class Worker:
     url: str
@@ -49,6 +61,7 @@ class Worker:
     once: bool = False
 
     def __post_init__(self) -> None:
+        check_metric_period(self.policy.metric_period)
         self.engine = make_engine(self.url, pool_size=self.concurrency + 2)
         self.stopping = threading.Event()
         self.wake = threading.Condition()
@@ -155,7 +168,7 @@ class Worker:
                 return True
             if out.error:
                 m.ERRORS.labels("deployment_ended" if out.end_deployment else "retry").inc()
-            queue.release(db, c, out.after, ok=out.ok, error=out.error)
+            queue.release(db, c, clock.real_seconds(out.after), ok=out.ok, error=out.error)
             log.info("pass", extra=kv(key=c.key, steps=out.steps, after=round(out.after, 2), error=out.error,
                                       token=c.token))
             return True

@@ -58,6 +58,13 @@ def gate_step(d: Desired, dep: DeploymentSpec, obs: Observed, policy: Policy, no
         what = "baking" if verdict.verdict == "pass" else "inconclusive"
         return s.Wait(f"canary at {weight}%: {what} ({elapsed:.0f}s of {bake:.0f}s)", policy.poll_interval,
                       evidence, topic=f"canary {p} at {weight}%: {what}"), evidence
+    # ALB metrics come in periods and arrive late: the bake passes only once a datapoint whose
+    # period reaches the bake window's end has been read (the last minute may still be missing)
+    window = obs.metrics.get(infra.target_group(new) or "")
+    bake_end = shifted_at.timestamp() + bake
+    if window is None or window.last_datapoint is None or window.last_datapoint + policy.metric_period < bake_end:
+        return s.Wait(f"canary at {weight}%: waiting for the metrics of the bake window's last period",
+                      policy.poll_interval, evidence, topic=f"canary {p} at {weight}%: late metrics"), evidence
     if dep.pause_at == weight and not dep.promote_requested:
         return s.Wait(f"canary paused at {weight}%: gate passed; run `paas promote {d.app}` to continue",
                       policy.poll_interval, evidence), evidence
