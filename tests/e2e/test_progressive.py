@@ -165,7 +165,7 @@ def test_second_quick_deploy_supersedes_cleanly(stack):
     stack.start_worker()
     assert stack.paas("deploy", app, "--image", "shop:1", "--wait").code == 0
     first = deployment_id(stack.paas("deploy", app, "--image", "shop:2", "--strategy", "canary", "--json"))
-    time.sleep(1.0)
+    stack.wait_state(first, states=("in_progress",))  # the second arrives while the first is in flight
     second = deployment_id(stack.paas("deploy", app, "--image", "shop:3", "--strategy", "canary", "--json"))
     assert stack.wait_state(second)["state"] == "succeeded"
     assert stack.deployment(first)["state"] in ("superseded", "rolled_back")
