@@ -127,6 +127,9 @@ REQUESTS = [  # (weight, name)
 ]
 
 
+EXAMPLES: dict[str, str] = {}  # (request, outcome) → one refusal message, for the report
+
+
 def request(env: dict[str, str], app: str, kind: str, n: int) -> str:
     args = {
         "rolling": ["deploy", app, "--image", f"shop:{n}"],
@@ -143,7 +146,8 @@ def request(env: dict[str, str], app: str, kind: str, n: int) -> str:
     if r.returncode == 0:
         return "ok"
     why = (r.stderr.strip().splitlines() or [""])[-1].removeprefix("paas: ")
-    return f"exit {r.returncode}: {why[:60]}"
+    EXAMPLES.setdefault(f"{kind} exit {r.returncode}", why[:100])
+    return f"exit {r.returncode}"
 
 
 def load(env: dict[str, str], apps: list[str], until: float, rng: random.Random, tally: Counter) -> None:
@@ -287,6 +291,7 @@ def main() -> int:
         figures = {
             "duration_s": args.duration, "workers": args.workers, "apps": args.apps,
             "requests": {f"{k} {v}": n for (k, v), n in sorted(tally.items())},
+            "refusals": dict(sorted(EXAMPLES.items())),
             "deployments": sum(states.values()), "by_state": states,
             "kills": workers.kills, "freezes": workers.freezes, "rescues": rescues,
             "settled_in_s": round(settled_in, 1), "stuck": len(stuck), "stuck_ids": stuck[:20],
