@@ -78,6 +78,7 @@ def create_env(db: Db, name: str, region: str, cluster: str, *, listener_arn: st
 def create_app(db: Db, name: str, app_type: str = "web", team: str | None = None) -> AppRecord:
     v.name(name, "app name")
     v.choice(app_type, v.APP_TYPES, "app type")
+    v.team(team)
     row = catalog.insert_app(db, name, app_type, team)
     if row is None:
         raise Conflict(f"app {name!r} already exists")
