@@ -37,7 +37,9 @@ def env():
 @json_option
 def env_create(name, region, cluster, listener_arn, vpc_id, subnets, security_groups, alb_security_group,
                assign_public_ip, app_domain, role_arn, require_message, as_json):
-    """Create environment NAME (every setting is checked in the form AWS issues it).
+    """Create environment NAME.
+
+    Every setting is checked in the form AWS issues it.
 
     Web processes need --listener-arn, --vpc-id, --subnets and --alb-security-group; an
     environment for worker processes only needs none of them.
@@ -157,7 +159,7 @@ def apps_list(as_json):
 @app_argument
 @json_option
 def apps_show(app, as_json):
-    """An app, its processes and its current release in each environment.
+    """An app, its processes and its release in each environment.
 
     \b
     Example:
@@ -200,7 +202,9 @@ def apps_show(app, as_json):
 @click.option("--reset", is_flag=True, help="Drop the app's overrides first (back to its app type's defaults).")
 @json_option
 def apps_gc_policy(name, keep_task_definitions, previous_colour_keep, idle_scale_to_zero, reset, as_json):
-    """Show or override app NAME's garbage-collection policy (stored in apps.gc_policy).
+    """Show or override APP's garbage-collection policy.
+
+    Overrides are stored in apps.gc_policy; the rest comes from the app type.
 
     \b
     Examples:

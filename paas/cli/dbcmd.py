@@ -39,7 +39,9 @@ def _check_reachable(url: str) -> None:
 @db.command()
 @json_option
 def status(as_json):
-    """Schema revision, and whether migrations are pending (exit 1 when they are).
+    """Schema revision, and whether migrations are pending.
+
+    Exit code 1 when they are.
 
     \b
     Example:
@@ -63,7 +65,9 @@ def status(as_json):
 
 @db.command()
 def roles():
-    """Create least-privilege roles paas_cli, paas_worker, paas_readonly (idempotent).
+    """Create the roles paas_cli, paas_worker, paas_readonly.
+
+    Idempotent: run it again after migrations to refresh the grants.
 
     \b
     Example:
@@ -80,7 +84,9 @@ def roles():
 
 @db.command()
 def stop():
-    """Stop the embedded PostgreSQL (in $PAAS_HOME/pgdata); the next command starts it again.
+    """Stop the embedded PostgreSQL (in $PAAS_HOME/pgdata).
+
+    The next command that needs it starts it again.
 
     \b
     Example:

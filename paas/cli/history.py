@@ -50,7 +50,7 @@ def releases(app, env, limit, as_json):
     print_table(
         [Col("env", keep=True), Col("release", keep=True), Col("kind", drop=6), Col("image", image=True),
          Col("digest", drop=9, floor=12), Col("config", drop=7), Col("formation", drop=8, floor=10),
-         Col("actor", drop=4, floor=8), Col("message", drop=3, floor=10), Col("created", drop=5, floor=7),
+         Col("actor", drop=4, floor=8), Col("message", drop=3, floor=10), Col("created", drop=5, floor=99),
          Col("known-good", keep=True), Col("deployment", keep=True, style=state_style)],
         [(r["environment"], f"v{r['version']}", r["kind"], r["image"], _short_digest(r["image_digest"]),
           f"v{r['config_version']}", r["formation_summary"], r["actor"], r["message"], r["created_at"],
@@ -91,7 +91,7 @@ def history(app, env, limit, since, as_json):
     print_table(
         [Col("deployment", keep=True), Col("app", keep=True), Col("env", keep=True), Col("release", keep=True),
          Col("image", image=True), Col("strategy", drop=5), Col("state", keep=True, style=state_style),
-         Col("actor", drop=3, floor=8), Col("message", drop=2, floor=10), Col("created", drop=4, floor=7),
+         Col("actor", drop=3, floor=8), Col("message", drop=2, floor=10), Col("created", drop=4, floor=99),
          Col("took", drop=6, align="right")],
         [(r["deployment_id"], r["app"], r["environment"], f"v{r['release_version']}", r["image"], r["strategy"],
           r["state"], r["actor"], r["message"], r["created_at"], _duration(r["duration_seconds"])) for r in rows],

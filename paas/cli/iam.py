@@ -31,7 +31,7 @@ def iam():
               show_default=True, help="AWS partition of the ARNs.")
 @json_option
 def policy(cfn_role_arn, for_, account, region, partition, as_json):
-    """Print the least-privilege IAM policy document (JSON; --json is implied).
+    """Print the least-privilege IAM policy (a JSON document).
 
     \b
     Examples:

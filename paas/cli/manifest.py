@@ -14,7 +14,9 @@ def manifest():
 
 @manifest.command("schema")
 def manifest_schema():
-    """Print paas.toml's JSON Schema (draft 2020-12), generated from the parser's own key table.
+    """Print paas.toml's JSON Schema (draft 2020-12).
+
+    It is generated from the table of keys the parser reads with.
 
     Point your editor at it to complete and check paas.toml as you type (taplo / Even Better
     TOML: a `#:schema ./paas.schema.json` first line, or a schema association in settings).
@@ -32,7 +34,9 @@ def manifest_schema():
 @click.argument("path", default="paas.toml", type=click.Path(dir_okay=False))
 @json_option
 def manifest_check(path, as_json):
-    """Check a paas.toml as `paas deploy` would read it (exit 2 with the first problem).
+    """Check a paas.toml as `paas deploy` would read it.
+
+    Exit code 2 and one line with the first problem.
 
     \b
     Example:

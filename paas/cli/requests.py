@@ -142,7 +142,7 @@ def _has_equals(first: str, count: int) -> bool:
 @wait_option
 @verbose_option
 def config_set(args, env, message, actor, as_json, wait, verbose):
-    """Set environment variables of APP (a new config version and release).
+    """Set environment variables of APP (a new release).
 
     Values may hold any text but NUL: at most 32 KiB each, 500 keys and 48 KiB in all.
     Secrets go through `paas secrets set` instead.
@@ -171,7 +171,9 @@ def _app_then_names(first: str, count: int) -> bool:
 @wait_option
 @verbose_option
 def config_unset(args, env, message, actor, as_json, wait, verbose):
-    """Remove environment variables of APP (secrets: `paas secrets unset`).
+    """Remove environment variables of APP (a new release).
+
+    Secrets are removed with `paas secrets unset`.
 
     \b
     Example:
@@ -206,7 +208,9 @@ def _change(app, env, actor, message, as_json, wait, verbose, **change):
 @click.option("--version", "version", help="A config version, e.g. v3 (default: the one the current release uses).")
 @json_option
 def config_show(app, env, version, as_json):
-    """Show APP's env vars and which keys are secrets (never a secret's value).
+    """Show APP's env vars and which keys are secrets.
+
+    A secret's value is never shown: only where it is stored.
 
     \b
     Example:

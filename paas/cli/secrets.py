@@ -109,7 +109,7 @@ def secrets_set(args, env, from_file, message, actor, as_json, wait, verbose):
 @wait_option
 @verbose_option
 def secrets_unset(args, env, message, actor, as_json, wait, verbose):
-    """Stop giving secret NAME to APP (a new config version and release).
+    """Stop giving secret NAME to APP (a new release).
 
     The value stays in Secrets Manager: older releases, and rollbacks to them, still use it.
 

@@ -70,10 +70,10 @@ def cut_right(text: str, width: int) -> str:
 
 def image_floor(ref: str) -> str:
     """The shortest form of an image reference that still names it: the last path part with its
-    tag (``…/shop:1.2``), a digest cut to 12 hex digits."""
+    tag (``…/shop:1.2``), a digest cut to 8 hex digits."""
     head, sep, digest = ref.partition("@")
-    if sep and len(digest) > 19:  # sha256: + 12
-        digest = digest[:19] + ELLIPSIS
+    if sep and len(digest) > 15:  # sha256: and 8 hex digits
+        digest = digest[:15] + ELLIPSIS
     name = head.rsplit("/", 1)[-1]
     short = (ELLIPSIS + "/" if "/" in head else "") + name
     return short + (sep + digest)
@@ -134,6 +134,8 @@ def human_seconds(s: float, coarse: bool = False) -> str:
 
 
 def fmt(value: Any, relative: bool | None = None) -> str:
+    """One cell: '-' for nothing, times as above, and control characters (a newline in a config
+    value, an escape sequence) shown escaped, never sent to the terminal."""
     if value is None:
         return "-"
     if isinstance(value, datetime):
@@ -142,7 +144,12 @@ def fmt(value: Any, relative: bool | None = None) -> str:
         return human_seconds(value.total_seconds())
     if isinstance(value, bool):
         return "yes" if value else "no"
-    return str(value)
+    text = str(value)
+    if not text.isprintable():
+        from paas.domain.text import CONTROL_RE
+
+        text = CONTROL_RE.sub(lambda m: repr(m.group())[1:-1], text)
+    return text
 
 
 # --------------------------------------------------------------------------- layout

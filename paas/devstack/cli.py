@@ -84,7 +84,7 @@ def up(port, workers, fast, clock_rate):
 @click.option("--keep-db", is_flag=True, help="Leave the embedded PostgreSQL running (the next `paas dev up` "
               "starts faster).")
 def down(keep_db):
-    """Stop a running `paas dev up`, and the embedded PostgreSQL it used.
+    """Stop a running `paas dev up`, and the embedded PostgreSQL.
 
     \b
     Example:
@@ -147,7 +147,7 @@ def _profiles_path():
 
 @dev.group(cls=Group)
 def profile():
-    """How simulated containers of an image behave (healthy by default)."""
+    """How simulated containers behave (healthy by default)."""
 
 
 @profile.command("set")
@@ -167,7 +167,9 @@ def profile():
 @click.option("--crash-message", help="The last line a crashing or failing container prints.")
 @json_option
 def profile_set(image_glob, log_lines, as_json, **options):
-    """Set the profile for images matching IMAGE_GLOB (e.g. '*:bad*'); unset fields keep their value.
+    """Set how containers of images matching IMAGE_GLOB behave.
+
+    Options not given keep their value.
 
     \b
     Examples:

@@ -56,8 +56,13 @@ def gate_step(d: Desired, dep: DeploymentSpec, obs: Observed, policy: Policy, no
         ))
     if verdict.verdict == "inconclusive" or elapsed < bake:
         what = "baking" if verdict.verdict == "pass" else "inconclusive"
-        return s.Wait(f"canary at {weight}%: {what} ({elapsed:.0f}s of {bake:.0f}s)", policy.poll_interval,
-                      evidence, topic=f"canary {p} at {weight}%: {what}"), evidence
+        if elapsed < bake:
+            text = f"canary at {weight}%: baking, {elapsed:.0f}s of {bake:.0f}s" + (
+                f" ({'; '.join(verdict.reasons)})" if what == "inconclusive" else "")
+        else:  # the bake window is over but the gate cannot decide: wait for traffic until the deadline
+            text = (f"canary at {weight}%: inconclusive after {elapsed:.0f}s ({'; '.join(verdict.reasons)}); "
+                    f"the step fails at {deadline:.0f}s")
+        return s.Wait(text, policy.poll_interval, evidence, topic=f"canary {p} at {weight}%: {what}"), evidence
     if dep.pause_at == weight and not dep.promote_requested:
         return s.Wait(f"canary paused at {weight}%: gate passed; run `paas promote {d.app}` to continue",
                       policy.poll_interval, evidence), evidence
