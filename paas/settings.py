@@ -13,7 +13,10 @@ from __future__ import annotations
 import json
 import os
 import re
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 from paas.domain.errors import UserError
 
@@ -22,13 +25,19 @@ class SettingError(UserError):
     """A PAAS_* environment variable holds a value paas cannot use (exit code 2)."""
 
 
-def home() -> Path:
-    """`$PAAS_HOME`, else the user's data directory (XDG on Linux)."""
+def _home() -> str:
     explicit = os.environ.get("PAAS_HOME")
     if explicit:
-        return Path(explicit)
+        return explicit
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "paas"
+    return os.path.join(base, "paas")
+
+
+def home() -> Path:
+    """`$PAAS_HOME`, else the user's data directory (XDG on Linux)."""
+    from pathlib import Path  # not at import: every command imports this module, few need a Path
+
+    return Path(_home())
 
 
 def dev_state_path() -> Path:
@@ -38,7 +47,8 @@ def dev_state_path() -> Path:
 def read_dev_state() -> dict:
     """Settings written by `paas dev up`, if it is running; {} otherwise."""
     try:
-        state = json.loads(dev_state_path().read_text())
+        with open(os.path.join(_home(), "dev-state.json"), encoding="utf-8") as f:
+            state = json.loads(f.read())
     except (OSError, ValueError):
         return {}
     if not isinstance(state, dict):
