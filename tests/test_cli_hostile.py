@@ -200,6 +200,8 @@ def test_a_bad_setting_stops_the_worker_at_start(db_url):
     assert r.err == "paas: PAAS_POLL_INTERVAL='fast': expected seconds or a duration such as 90s, 5m, 2h, 7d\n"
     r = run_paas_process("reconcile", "--once", env={"PAAS_AWS_RPS": "fast"}, timeout=60)
     assert r.code == 2 and r.err.startswith("paas: PAAS_AWS_RPS='fast'") and r.err.count("\n") == 1
+    r = run_paas_process("reconcile", env={"PAAS_AWS_FAULTS": "throttle=lots"}, timeout=60)
+    assert r.code == 2 and r.err.startswith("paas: PAAS_AWS_FAULTS") and r.err.count("\n") == 1
 
 
 def test_durations_in_settings_take_the_forms_flags_take(monkeypatch):

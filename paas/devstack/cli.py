@@ -191,8 +191,8 @@ def profile_set(image_glob, log_lines, as_json, **options):
 
     if as_json:
         print_json({"image": image_glob, **asdict(prof)})
-    else:
-        click.echo(f"{image_glob}: " + ", ".join(f"{k}={v}" for k, v in asdict(prof).items()))
+    else:  # what changed; `paas dev profile list` shows the rest
+        click.echo(f"{image_glob}: " + ", ".join(f"{k}={v}" for k, v in asdict(prof).items() if k in fields))
 
 
 @profile.command("list")
