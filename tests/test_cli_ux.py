@@ -378,3 +378,22 @@ def test_manifest_check(paas, tmp_path):
     good.write_text("[processes.web]\nport = 0\n")
     r = paas("manifest", "check", str(good))
     assert r.code == 2 and "invalid port 0" in r.err
+
+
+def test_aws_request_ids_only_with_verbose(paas, staging, db):
+    from contextlib import redirect_stderr
+
+    from paas.cli.follow import follow
+
+    dep = paas("deploy", "checkout", "--image", "shop:1", "-e", "staging", "--json").json()["deployment_id"]
+    db.execute("INSERT INTO deployment_events (deployment_id, kind, step, message, aws_request_id) "
+               "VALUES (%(d)s, 'step', 'create-stack', 'create the infrastructure stack', 'req-8zqWGPKjzk88')", d=dep)
+    db.commit()
+    finish(db, dep)
+    for verbose in (False, True):
+        err = io.StringIO()
+        with redirect_stderr(err), redirect_stdout(io.StringIO()):
+            assert follow(dep, verbose=verbose) == 0
+        assert ("AWS request req-8zqWGPKjzk88" in err.getvalue()) is verbose, err.getvalue()
+        assert "create the infrastructure stack" in err.getvalue()
+    assert "AWS request req-8zqWGPKjzk88" in paas("deployments", "show", str(dep)).out

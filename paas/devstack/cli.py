@@ -41,7 +41,11 @@ def up(port, workers, fast, clock_rate):
     if clock_rate is not None and clock_rate != 1:
         os.environ["PAAS_CLOCK_EPOCH"] = repr(time.time())
         os.environ["PAAS_CLOCK_RATE"] = repr(clock_rate)
-    from paas.devstack.up import DEMO_DURATIONS, DevStack
+    try:
+        from paas.devstack.up import DEMO_DURATIONS, DevStack
+    except ImportError as e:  # moto and the embedded PostgreSQL come with the dev extras
+        raise PaasError(f"`paas dev up` needs the development extras ({e.name} is missing): "
+                        "pip install 'paas[dev]'") from None
     from paas.reconciler import logs
     from paas.settings import home
 
