@@ -86,7 +86,7 @@ def cut_image(ref: str, width: int) -> str:
     if cell_len(floor) >= width:
         return floor
     # keep as much of the registry path as fits, cut from the left
-    head, sep, digest = ref.partition("@")
+    head = ref.partition("@")[0]
     tail = floor[len(ELLIPSIS):] if floor.startswith(ELLIPSIS) else floor
     path = head.rsplit("/", 1)[0] if "/" in head else ""
     room = width - cell_len(tail) - 1
