@@ -1,23 +1,43 @@
-"""Where paas keeps its local files, and the tunable durations.
+"""Where paas keeps its local files, and the settings read from the environment.
 
 Kept import-light: every CLI invocation reads it. Durations are settings so tests and the
-demo run in seconds while production uses minutes (DESIGN.md §6).
+demo run in seconds while production uses minutes (DESIGN.md §6). A duration accepts what a
+flag accepts (`90s`, `5m`, `2h`, `7d`, `2w`, whole seconds) and also fractional seconds
+(`0.5`, for tests). A bad value is never silently replaced by the default: `check()` runs
+when `paas` starts (every command, the worker included) and reports the first bad setting as
+one line naming the variable, exit code 2.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+from paas.domain.errors import UserError
+
+
+class SettingError(UserError):
+    """A PAAS_* environment variable holds a value paas cannot use (exit code 2)."""
+
+
+def _home() -> str:
+    explicit = os.environ.get("PAAS_HOME")
+    if explicit:
+        return explicit
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "paas")
 
 
 def home() -> Path:
     """`$PAAS_HOME`, else the user's data directory (XDG on Linux)."""
-    explicit = os.environ.get("PAAS_HOME")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "paas"
+    from pathlib import Path  # not at import: every command imports this module, few need a Path
+
+    return Path(_home())
 
 
 def dev_state_path() -> Path:
@@ -27,8 +47,11 @@ def dev_state_path() -> Path:
 def read_dev_state() -> dict:
     """Settings written by `paas dev up`, if it is running; {} otherwise."""
     try:
-        state = json.loads(dev_state_path().read_text())
+        with open(os.path.join(_home(), "dev-state.json"), encoding="utf-8") as f:
+            state = json.loads(f.read())
     except (OSError, ValueError):
+        return {}
+    if not isinstance(state, dict):
         return {}
     pid = state.get("pid")
     if isinstance(pid, int):
@@ -41,27 +64,120 @@ def read_dev_state() -> dict:
     return state
 
 
-def _float(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name, default))
-    except ValueError:
-        return default
+def dev_env() -> str | None:
+    """The environment `paas dev up` bootstrapped, when it is running and this process talks to
+    its database (PAAS_DATABASE_URL unset, or the same URL): the default for `--env` after
+    $PAAS_ENV."""
+    state = read_dev_state()
+    env = state.get("env")
+    if not isinstance(env, str) or not env:
+        return None
+    explicit = os.environ.get("PAAS_DATABASE_URL")
+    if explicit and explicit != state.get("database_url"):
+        return None
+    return env
+
+
+# --------------------------------------------------------------------------- values
+
+_DECIMAL_RE = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,9})?", re.ASCII)
+_TEN_YEARS = 10 * 365 * 86400
+
+
+def _show(raw: str) -> str:
+    from paas.domain.text import show
+
+    return show(raw, 40)
+
+
+def parse_seconds(name: str, raw: str, minimum: float = 0.0, positive: bool = False) -> float:
+    """A duration setting: `0.5`, `300`, `90s`, `5m`, `2h`, `7d`, `2w` → seconds."""
+    text = raw.strip()
+    if _DECIMAL_RE.fullmatch(text):
+        value = float(text)
+    else:
+        from paas.domain import validate as v
+
+        try:
+            value = float(v.duration(text, name))
+        except UserError:
+            raise SettingError(f"{name}={_show(raw)}: expected seconds or a duration such as 90s, 5m, 2h, 7d") from None
+    if value > _TEN_YEARS:
+        raise SettingError(f"{name}={_show(raw)}: at most 10 years")
+    if positive and value <= 0:
+        raise SettingError(f"{name}={_show(raw)}: must be more than 0 seconds")
+    if value < minimum:
+        raise SettingError(f"{name}={_show(raw)}: at least {minimum:g} seconds")
+    return value
+
+
+def parse_number(name: str, raw: str, what: str, minimum: float = 0.0, maximum: float = 1e9) -> float:
+    """A plain non-negative number setting (a rate, a burst size)."""
+    text = raw.strip()
+    if not _DECIMAL_RE.fullmatch(text) or not minimum <= float(text) <= maximum:
+        raise SettingError(f"{name}={_show(raw)}: expected {what}")
+    return float(text)
+
+
+def _env(name: str) -> str | None:
+    raw = os.environ.get(name)
+    return raw if raw is not None and raw.strip() else None
+
+
+def duration(name: str, default: float, *, positive: bool = True) -> float:
+    raw = _env(name)
+    return default if raw is None else parse_seconds(name, raw, positive=positive)
+
+
+# (variable, attribute, default seconds, must be > 0)
+DURATIONS: tuple[tuple[str, str, float, bool], ...] = (
+    ("PAAS_LEASE_TTL", "lease_ttl", 30.0, True),
+    ("PAAS_HEARTBEAT", "heartbeat", 10.0, True),
+    ("PAAS_POLL_INTERVAL", "poll_interval", 5.0, True),
+    ("PAAS_SWEEP_INTERVAL", "sweep_interval", 5.0, True),
+    ("PAAS_RESYNC_INTERVAL", "resync_interval", 300.0, True),
+    ("PAAS_ROLLOUT_DEADLINE", "rollout_deadline", 900.0, True),
+    ("PAAS_BAKE", "bake", 300.0, False),
+    ("PAAS_METRIC_PERIOD", "metric_period", 60.0, True),
+    ("PAAS_STACK_POLL", "stack_poll", 5.0, True),
+    ("PAAS_GC_INTERVAL", "gc_interval", 3600.0, True),
+)
 
 
 class Durations:
-    """Seconds; every one overridable by an environment variable of the same name."""
+    """Seconds; each overridable by the environment variable of DURATIONS. A bad value raises
+    SettingError (never a silent fallback to the default)."""
+
+    lease_ttl: float
+    heartbeat: float
+    poll_interval: float
+    sweep_interval: float
+    resync_interval: float
+    rollout_deadline: float
+    bake: float
+    metric_period: float
+    stack_poll: float
+    gc_interval: float
 
     def __init__(self) -> None:
-        self.lease_ttl = _float("PAAS_LEASE_TTL", 30.0)
-        self.heartbeat = _float("PAAS_HEARTBEAT", 10.0)
-        self.poll_interval = _float("PAAS_POLL_INTERVAL", 5.0)
-        self.sweep_interval = _float("PAAS_SWEEP_INTERVAL", 5.0)
-        self.resync_interval = _float("PAAS_RESYNC_INTERVAL", 300.0)
-        self.rollout_deadline = _float("PAAS_ROLLOUT_DEADLINE", 900.0)
-        self.bake = _float("PAAS_BAKE", 300.0)
-        self.metric_period = _float("PAAS_METRIC_PERIOD", 60.0)
-        self.stack_poll = _float("PAAS_STACK_POLL", 5.0)
-        self.gc_interval = max(1.0, _float("PAAS_GC_INTERVAL", 3600.0))
+        for name, attr, default, positive in DURATIONS:
+            setattr(self, attr, duration(name, default, positive=positive))
+        if self.heartbeat >= self.lease_ttl:
+            raise SettingError(f"PAAS_HEARTBEAT ({self.heartbeat:g}s) must be shorter than PAAS_LEASE_TTL "
+                               f"({self.lease_ttl:g}s): a lease would expire between heartbeats")
+
+
+DEFAULT_AWS_RPS = 20.0
+
+
+def aws_rate() -> tuple[float, float | None]:
+    """`PAAS_AWS_RPS` (requests per second per account, 0: unlimited) and `PAAS_AWS_BURST`."""
+    raw_rate, raw_burst = _env("PAAS_AWS_RPS"), _env("PAAS_AWS_BURST")
+    rate = DEFAULT_AWS_RPS if raw_rate is None else parse_number(
+        "PAAS_AWS_RPS", raw_rate, "requests per second, e.g. 20 (0: unlimited)")
+    burst = None if raw_burst is None else parse_number(
+        "PAAS_AWS_BURST", raw_burst, "a number of requests of at least 1, e.g. 40", minimum=1.0)
+    return rate, burst
 
 
 GC_SETTINGS = {
@@ -73,5 +189,29 @@ GC_SETTINGS = {
 
 def gc_settings() -> dict[str, str]:
     """Overrides of every app type's GC defaults (tests, demos): seconds, a duration such as 30m,
-    or `never` (idle scale-to-zero). Validated where the policy is built."""
+    or `never` (idle scale-to-zero). Validated by `check()` and where the policy is built."""
     return {key: os.environ[name].strip() for name, key in GC_SETTINGS.items() if os.environ.get(name, "").strip()}
+
+
+def check() -> None:
+    """Every PAAS_* setting that is set, parsed once: SettingError names the first bad one.
+    Costs a few environment lookups when nothing is set (it runs on every CLI start)."""
+    Durations()
+    aws_rate()
+    gc = {name: os.environ[name] for name in GC_SETTINGS if _env(name) is not None}
+    if gc:
+        from paas.domain.gc_policy import validate_overrides
+
+        for name, raw in gc.items():
+            try:
+                validate_overrides({GC_SETTINGS[name]: raw.strip()})
+            except UserError as e:
+                detail = str(e).split(": ", 1)[-1]
+                raise SettingError(f"{name}={_show(raw)}: {detail}") from None
+    if _env("PAAS_CLOCK_RATE") is not None or _env("PAAS_CLOCK_EPOCH") is not None:
+        from paas.clock import warp_from_env
+
+        try:
+            warp_from_env()
+        except ValueError as e:
+            raise SettingError(str(e)) from None

@@ -80,6 +80,7 @@ def db_url(pg_admin_url: str, template_url: str, monkeypatch, tmp_path):
     monkeypatch.setenv("PAAS_HOME", str(tmp_path / "paas-home"))
     monkeypatch.setenv("PAAS_ACTOR", "tester@test")
     monkeypatch.delenv("PAAS_ENV", raising=False)
+    monkeypatch.delenv("COLUMNS", raising=False)  # pytest-xdist sets 80: CLI output is piped, unlimited
     yield url
     _admin(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

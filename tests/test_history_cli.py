@@ -65,7 +65,7 @@ def story(paas, staging, db):
 def test_releases_json(paas, story):
     rows = paas("releases", "checkout", "--env", "staging", "--json").json()
     assert [r["version"] for r in rows] == [4, 3, 2, 1]
-    keys = {"app", "environment", "release", "version", "kind", "image", "image_digest", "config_version",
+    keys = {"app", "environment", "version", "kind", "image", "image_digest", "config_version",
             "formation", "formation_summary", "copied_from_version", "actor", "message", "created_at",
             "known_good", "known_good_at", "deployment_id", "deployment_state"}
     assert all(set(r) == keys for r in rows)
@@ -84,12 +84,12 @@ def test_releases_json(paas, story):
 def test_history_json_and_filters(paas, story):
     rows = paas("history", "checkout", "--json").json()
     assert [r["deployment_id"] for r in rows] == story["ids"][::-1]
-    expected = set(HISTORY_COLUMNS) - {"duration"} | {"release", "duration_seconds"}
+    expected = set(HISTORY_COLUMNS) - {"duration"} | {"duration_seconds"}
     assert all(set(r) == expected for r in rows)
     newest, failed, config, first = rows
     assert newest["state"] == "pending" and newest["finished_at"] is None and newest["duration_seconds"] is None
     assert failed["state"] == "failed" and failed["duration_seconds"] == pytest.approx(30, abs=1)
-    assert first["image_digest"] == SHA and first["release"] == "v1" and first["message"] == "first"
+    assert first["image_digest"] == SHA and first["release_version"] == 1 and first["message"] == "first"
     iso(first["created_at"]), iso(first["started_at"]), iso(first["finished_at"])
 
     assert len(paas("history", "checkout", "--limit", "2", "--json").json()) == 2
@@ -207,8 +207,8 @@ def test_catalog_and_request_json_shapes(paas, story):
     assert cfg == {"app": "checkout", "environment": "staging", "config_version": 2,
                    "vars": {"LOG_LEVEL": "debug"}, "secrets": {}}
     req = deploy(paas, "deploy", "checkout", "--image", "nginx:9", "--env", "staging")
-    assert set(req) == {"deployment_id", "release", "release_version", "app", "environment", "strategy",
-                        "superseded", "notes"}
+    assert set(req) == {"deployment_id", "release_version", "app", "environment", "strategy",
+                        "superseded", "notes", "urls"}
     assert req["superseded"] == [story["ids"][3]]
     db_status = paas("db", "status", "--json").json()
     assert set(db_status) == {"current", "head", "up_to_date", "url"} and db_status["up_to_date"]

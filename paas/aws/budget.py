@@ -15,12 +15,11 @@ Settings: ``PAAS_AWS_RPS`` (tokens per second, default 20; 0 or negative = unlim
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from typing import Any, Callable
 
-DEFAULT_RPS = 20.0
+DEFAULT_RPS = 20.0  # the default of PAAS_AWS_RPS (paas.settings.DEFAULT_AWS_RPS)
 
 
 class TokenBucket:
@@ -104,9 +103,10 @@ class TokenBucket:
 
 
 def rate_from_env() -> tuple[float, float | None]:
-    rate = float(os.environ.get("PAAS_AWS_RPS", DEFAULT_RPS))
-    burst_s = os.environ.get("PAAS_AWS_BURST")
-    return rate, (float(burst_s) if burst_s else None)
+    """PAAS_AWS_RPS and PAAS_AWS_BURST, parsed where every setting is (a bad one: SettingError)."""
+    from paas.settings import aws_rate
+
+    return aws_rate()
 
 
 _registry_lock = threading.Lock()

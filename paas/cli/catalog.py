@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from paas.cli.common import database, json_option, print_json, print_table, transaction
+from paas.cli.common import Group, app_argument, database, json_option, print_json, print_table, resolve_app, transaction
 from paas.domain import validate as v
 
 
@@ -12,9 +12,9 @@ def _csv(value: str | None) -> list[str]:
     return [s.strip() for s in value.split(",") if s.strip()] if value else []
 
 
-@click.group()
+@click.group(cls=Group)
 def env():
-    """Deploy targets."""
+    """Deploy targets: region, ECS cluster, network, ALB listener."""
 
 
 @env.command("create")
@@ -22,7 +22,8 @@ def env():
 @click.option("--region", required=True, help="AWS region, e.g. eu-west-1.")
 @click.option("--cluster", required=True, help="ECS cluster name or ARN.")
 @click.option("--listener-arn", help="ALB listener that web processes are routed from.")
-@click.option("--vpc-id", help="VPC of the target groups, e.g. vpc-0abc12345def67890.")
+@click.option("--vpc-id", help="VPC of the load balancer, where each web process gets its target groups, "
+              "e.g. vpc-0abc12345def67890.")
 @click.option("--subnets", help="Comma-separated subnet ids the tasks run in.")
 @click.option("--security-groups", help="Comma-separated security group ids the tasks get besides their own.")
 @click.option("--alb-security-group", help="The load balancer's security group: each app's task security "
@@ -32,14 +33,23 @@ def env():
 @click.option("--app-domain", help="Apps that route no host of their own get APP.DOMAIN, e.g. "
               "staging.example.com (so many apps share one listener).")
 @click.option("--role-arn", help="Role to assume for this environment (cross-account).")
-@click.option("--require-message", is_flag=True, help="Refuse deploys without -m.")
+@click.option("--require-message", is_flag=True, help="Refuse every request without -m \"why\".")
 @json_option
 def env_create(name, region, cluster, listener_arn, vpc_id, subnets, security_groups, alb_security_group,
                assign_public_ip, app_domain, role_arn, require_message, as_json):
     """Create environment NAME.
 
-    Example: `paas env create staging --region eu-west-1 --cluster staging --listener-arn arn:aws:...
-    --vpc-id vpc-0abc12345def67890 --subnets subnet-0a1b2c3d,subnet-4e5f6a7b --alb-security-group sg-0123abcd`.
+    Every setting is checked in the form AWS issues it.
+
+    Web processes need --listener-arn, --vpc-id, --subnets and --alb-security-group; an
+    environment for worker processes only needs none of them.
+
+    \b
+    Example:
+      paas env create staging --region eu-west-1 --cluster staging \\
+          --listener-arn arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/edge/0123456789abcdef/0123456789abcdef \\
+          --vpc-id vpc-0abc12345def67890 --subnets subnet-0a1b2c3d,subnet-4e5f6a7b \\
+          --alb-security-group sg-0123abcd --app-domain staging.example.com
     """
     from paas.service.catalog import create_env
 
@@ -67,7 +77,12 @@ def _env_json(r) -> dict:
 @env.command("list")
 @json_option
 def env_list(as_json):
-    """List environments."""
+    """List environments.
+
+    \b
+    Example:
+      paas env list --json
+    """
     from paas.db.catalog import list_envs
 
     with database() as db:
@@ -75,22 +90,39 @@ def env_list(as_json):
     if as_json:
         print_json([_env_json(r) for r in rows])
         return
-    print_table(["name", "region", "cluster", "listener", "role", "require -m"],
-                [(r.name, r.region, r.cluster, r.listener_arn, r.role_arn, r.require_message) for r in rows])
+    from paas.cli.table import Col
+
+    print_table([Col("name", keep=True), Col("region", keep=True), Col("cluster", floor=10),
+                 Col("app domain", floor=12, drop=2), Col("listener", floor=12, drop=3), Col("role", floor=12, drop=4),
+                 Col("require -m", drop=1)],
+                [(r.name, r.region, r.cluster, r.app_domain, _short_arn(r.listener_arn), _short_arn(r.role_arn),
+                  r.require_message) for r in rows])
 
 
-@click.group()
+def _short_arn(arn: str | None) -> str | None:
+    """listener/app/edge/…/…, role/paas: the part after the account."""
+    return arn.split(":", 5)[-1] if arn else None
+
+
+@click.group(cls=Group)
 def apps():
-    """Applications."""
+    """Applications: a name, a type and a team."""
 
 
 @apps.command("create")
 @click.argument("name")
-@click.option("--type", "app_type", type=click.Choice(v.APP_TYPES), default="web", show_default=True)
-@click.option("--team")
+@click.option("--type", "app_type", type=click.Choice(v.APP_TYPES), default="web", show_default=True,
+              help="What the app runs: web (a process serving HTTP), worker or batch; sets the defaults and the "
+                   "garbage-collection policy.")
+@click.option("--team", help="The team that owns the app (one line, at most 100 characters).")
 @json_option
 def apps_create(name, app_type, team, as_json):
-    """Create app NAME."""
+    """Create app NAME.
+
+    \b
+    Example:
+      paas apps create checkout --type web --team payments
+    """
     from paas.service.catalog import create_app
 
     v.name(name, "app name")
@@ -105,7 +137,12 @@ def apps_create(name, app_type, team, as_json):
 @apps.command("list")
 @json_option
 def apps_list(as_json):
-    """List apps."""
+    """List apps, with their release counts and last deploy.
+
+    \b
+    Example:
+      paas apps list
+    """
     from paas.db.catalog import list_apps
 
     with database() as db:
@@ -119,13 +156,19 @@ def apps_list(as_json):
 
 
 @apps.command("show")
-@click.argument("name")
+@app_argument
 @json_option
-def apps_show(name, as_json):
-    """An app, its processes and its current release per environment."""
+def apps_show(app, as_json):
+    """An app, its processes and its release in each environment.
+
+    \b
+    Example:
+      paas apps show checkout
+    """
     from paas.db.catalog import live_releases_of, processes
     from paas.service.catalog import get_app
 
+    name = resolve_app(app)
     with database() as db:
         a = get_app(db, name)
         procs = processes(db, a.id)
@@ -135,8 +178,7 @@ def apps_show(name, as_json):
         "gc_policy": a.gc_policy,
         "processes": [{"name": p.name, "command": p.command, "port": p.port,
                        "health_check_path": p.health_check_path} for p in procs],
-        "environments": [{"environment": c.environment, "release": f"v{c.release_version}",
-                          "release_version": c.release_version, "image": c.image,
+        "environments": [{"environment": c.environment, "release_version": c.release_version, "image": c.image,
                           "image_digest": c.image_digest, "deployed_at": c.deployed_at,
                           "known_good_at": c.known_good_at} for c in current],
     }
@@ -152,7 +194,7 @@ def apps_show(name, as_json):
 
 @apps.command("gc-policy")
 @click.argument("name")
-@click.option("--keep-task-definitions", type=str, help="Task-definition revisions to keep per process (1..1000).")
+@click.option("--keep-task-definitions", type=str, help="Task-definition revisions to keep per process (1-1000).")
 @click.option("--previous-colour-keep", help="How long the previous colour keeps running after a blue-green or "
               "canary deploy, e.g. 30m (0: scale it down at once).")
 @click.option("--idle-scale-to-zero", help="When a colour with no traffic that no rollback needs is scaled to 0, "
@@ -160,7 +202,15 @@ def apps_show(name, as_json):
 @click.option("--reset", is_flag=True, help="Drop the app's overrides first (back to its app type's defaults).")
 @json_option
 def apps_gc_policy(name, keep_task_definitions, previous_colour_keep, idle_scale_to_zero, reset, as_json):
-    """Show or override app NAME's garbage-collection policy (stored in apps.gc_policy)."""
+    """Show or override APP's garbage-collection policy.
+
+    Overrides are stored in apps.gc_policy; the rest comes from the app type.
+
+    \b
+    Examples:
+      paas apps gc-policy checkout
+      paas apps gc-policy checkout --keep-task-definitions 3 --previous-colour-keep 30m --idle-scale-to-zero never
+    """
     from paas.service.gc import effective_policy, set_policy
 
     changes = {k: val for k, val in (("keep_task_definitions", keep_task_definitions),

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import click
 
-from paas.cli.common import json_option, print_json
+from paas.cli.common import Group, json_option, print_json
 
 
-@click.group()
+@click.group(cls=Group)
 def db():
-    """The metadata database."""
+    """The metadata database: schema, roles, the embedded server."""
 
 
 @db.command()
 def upgrade():
-    """Apply migrations up to the latest schema."""
+    """Apply migrations up to the latest schema.
+
+    \b
+    Example:
+      PAAS_DATABASE_URL=postgresql://paas@db.internal/paas paas db upgrade
+    """
     from paas.db.migrate import status, upgrade as do_upgrade
     from paas.db.url import redact, resolve
 
@@ -34,7 +39,14 @@ def _check_reachable(url: str) -> None:
 @db.command()
 @json_option
 def status(as_json):
-    """Schema revision, and whether migrations are pending."""
+    """Schema revision, and whether migrations are pending.
+
+    Exit code 1 when they are.
+
+    \b
+    Example:
+      paas db status --json
+    """
     from paas.db.migrate import status as do_status
     from paas.db.url import redact, resolve
 
@@ -53,7 +65,14 @@ def status(as_json):
 
 @db.command()
 def roles():
-    """Create least-privilege roles paas_cli, paas_worker, paas_readonly."""
+    """Create the roles paas_cli, paas_worker, paas_readonly.
+
+    Idempotent: run it again after migrations to refresh the grants.
+
+    \b
+    Example:
+      paas db roles && psql -c 'GRANT paas_readonly TO grafana'
+    """
     from paas.cli.common import transaction
     from paas.db.roles import ROLES, create_roles
 
@@ -61,3 +80,20 @@ def roles():
         created = create_roles(d)
     for r in ROLES:
         click.echo(f"{r}: {'created' if r in created else 'exists'}, grants applied")
+
+
+@db.command()
+def stop():
+    """Stop the embedded PostgreSQL (in $PAAS_HOME/pgdata).
+
+    The next command that needs it starts it again.
+
+    \b
+    Example:
+      paas db stop
+    """
+    from paas.db.embedded import stop as stop_server
+    from paas.settings import home
+
+    pgdata = home() / "pgdata"
+    click.echo(f"embedded PostgreSQL in {pgdata}: " + ("stopped" if stop_server(pgdata) else "was not running"))

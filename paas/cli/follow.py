@@ -1,8 +1,10 @@
 """`--wait`: follow a deployment from the database until it finishes.
 
-The CLI never calls AWS: it prints the deployment's events as workers record them, plus the
-last observed counts and health, and exits 0 on success and 1 on failure, rollback,
-cancellation or supersession.
+The CLI never calls AWS: it prints the deployment's events as workers record them (AWS request
+ids only with --verbose; `paas deployments show` always has them), plus the last observed
+counts and health on a terminal, and exits 0 on success and 1 on failure, rollback,
+cancellation or supersession. With --json it prints, once the deployment has finished, the
+same document as `paas deployments show ID --json`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from paas.cli.common import database, print_json
 
 DONE_OK = ("succeeded",)
 DONE = ("succeeded", "failed", "rolled_back", "superseded", "cancelled")
+KIND_WIDTH = 9  # "requested", "traffic", "progress"; longer kinds take the room they need
 
 
 def _counts(obs: dict | None) -> str:
@@ -29,7 +32,27 @@ def _counts(obs: dict | None) -> str:
     return "; ".join(parts)
 
 
-def follow(deployment_id: int, as_json: bool = False, interval: float = 0.3, timeout: float | None = None) -> int:
+def event_line(e, verbose: bool = False) -> str:
+    """HH:MM:SS (local time)  kind  message; the AWS request id on its own line when verbose."""
+    kind = e.kind
+    line = f"{e.at.astimezone().strftime('%H:%M:%S')}  {kind:<{KIND_WIDTH}} {e.message}"
+    if verbose and e.aws_request_id:
+        line += f"\n{'':>{10 + KIND_WIDTH}}AWS request {e.aws_request_id}"
+    return line
+
+
+def verdict(dep, version: int) -> str:
+    what = f"deployment #{dep.id} (release v{version})"
+    reason = f": {dep.error}" if dep.error else ""
+    return {"succeeded": f"{what} succeeded",
+            "failed": f"{what} FAILED{reason}",
+            "rolled_back": f"{what} ROLLED BACK{reason}",
+            "superseded": f"{what} was superseded by a newer deployment",
+            "cancelled": f"{what} was cancelled"}[dep.state]
+
+
+def follow(deployment_id: int, as_json: bool = False, interval: float = 0.3, timeout: float | None = None,
+           verbose: bool = False) -> int:
     last_event = 0
     tty = sys.stderr.isatty() and not as_json
     started = time.monotonic()
@@ -51,8 +74,7 @@ def follow(deployment_id: int, as_json: bool = False, interval: float = 0.3, tim
                 if tty and status_len:
                     click.echo("\r" + " " * status_len + "\r", nl=False, err=True)
                     status_len = 0
-                rid = f"  (request {e.aws_request_id})" if e.aws_request_id else ""
-                click.echo(f"{e.at.astimezone().strftime('%H:%M:%S')}  {e.kind:<16} {e.message}{rid}", err=True)
+                click.echo(event_line(e, verbose), err=True)
             if dep.state in DONE:
                 break
             if tty:
@@ -61,22 +83,17 @@ def follow(deployment_id: int, as_json: bool = False, interval: float = 0.3, tim
                 click.echo("\r" + line.ljust(status_len), nl=False, err=True)
                 status_len = len(line)
             if timeout is not None and time.monotonic() - started > timeout:
-                click.echo(f"paas: gave up waiting after {timeout:.0f}s; deployment {deployment_id} is {dep.state}",
+                click.echo(f"paas: gave up waiting after {timeout:.0f}s; deployment #{deployment_id} is {dep.state}",
                            err=True)
                 return 1
             time.sleep(interval)
     if tty and status_len:
         click.echo("\r" + " " * status_len + "\r", nl=False, err=True)
     if as_json:
+        from paas.service.history import deployment
+
         with database("paas-follow") as db:
-            evs = reads.events(db, deployment_id)
-        print_json({"deployment_id": dep.id, "state": dep.state, "release": f"v{version}",
-                    "release_version": version, "error": dep.error,
-                    "events": [{"id": e.id, "at": e.at, "kind": e.kind, "step": e.step, "message": e.message,
-                                "data": e.data, "aws_request_id": e.aws_request_id} for e in evs]})
+            print_json(deployment(db, deployment_id))
     else:
-        verdict = {"succeeded": "succeeded", "failed": f"FAILED: {dep.error or ''}".rstrip(": "),
-                   "rolled_back": f"ROLLED BACK: {dep.error or ''}".rstrip(": "),
-                   "superseded": "superseded by a newer deployment", "cancelled": "cancelled"}[dep.state]
-        click.echo(f"deployment {deployment_id} (v{version}) {verdict}")
+        click.echo(verdict(dep, version))
     return 0 if dep.state in DONE_OK else 1

@@ -6,14 +6,14 @@ import re
 
 import click
 
-from paas.cli.common import json_option, print_json
+from paas.cli.common import Group, json_option, print_json
 from paas.domain.errors import UserError
 
 _ACCOUNT_RE = re.compile(r"\d{12}|\*")
 _REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-\d|\*")
 
 
-@click.group()
+@click.group(cls=Group)
 def iam():
     """IAM policies for paas's AWS identities."""
 
@@ -28,10 +28,16 @@ def iam():
 @click.option("--account", default="*", show_default=True, help="AWS account id to scope ARNs to.")
 @click.option("--region", default="*", show_default=True, help="AWS region to scope ARNs to.")
 @click.option("--partition", type=click.Choice(["aws", "aws-cn", "aws-us-gov"]), default="aws",
-              show_default=True)
+              show_default=True, help="AWS partition of the ARNs.")
 @json_option
 def policy(cfn_role_arn, for_, account, region, partition, as_json):
-    """Print the policy document (JSON; --json is implied)."""
+    """Print the least-privilege IAM policy (a JSON document).
+
+    \b
+    Examples:
+      paas iam policy --account 123456789012 --region eu-west-1 > worker-policy.json
+      paas iam policy --for cfn-role --account 123456789012
+    """
     from paas.aws import iam as tables
 
     if not _ACCOUNT_RE.fullmatch(account):

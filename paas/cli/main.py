@@ -1,7 +1,7 @@
 """The `paas` entry point.
 
 Subcommands are imported only when invoked (a lazy group), so `paas deploy` pays for click,
-psycopg2 and its own module, never for SQLAlchemy, boto3 or rich. Every `PaasError` becomes
+psycopg2 and its own module, never for SQLAlchemy or boto3. Every `PaasError` becomes
 one line on stderr with its exit code (2 for bad input); no traceback reaches the user.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 
 import click
@@ -33,6 +34,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "abort": ("paas.cli.progressive", "abort"),
     "gc": ("paas.cli.progressive", "gc"),
     "iam": ("paas.cli.iam", "iam"),
+    "open": ("paas.cli.requests", "open_app"),
+    "manifest": ("paas.cli.manifest", "manifest"),
+    "completion": ("paas.cli.manifest", "completion"),
 }
 
 
@@ -58,6 +62,36 @@ class LazyGroup(click.Group):
         # None (an unknown command) rather than a traceback while a module is half-built
         return getattr(module, target[1], None)
 
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        """As click's, plus "Did you mean ...?" for a mistyped command (click only suggests among
+        commands it has loaded, and this group loads none until one is named)."""
+        name = args[0]
+        if name in COMMANDS or name.startswith("-") or ctx.resilient_parsing:
+            return super().resolve_command(ctx, args)
+        import difflib
+
+        close = difflib.get_close_matches(name, self.list_commands(ctx), n=3, cutoff=0.6)
+        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise click.UsageError(f"No such command {name!r}.{hint}", ctx)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Each command with its whole summary line (click cuts it at the first full stop)."""
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, summary(cmd)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def summary(cmd: click.Command) -> str:
+    """The first line of a command's help, whole."""
+    if cmd.short_help:
+        return cmd.short_help
+    return (cmd.help or "").strip().split("\n", 1)[0].strip()
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="paas")
@@ -65,6 +99,11 @@ def cli() -> None:
     """paas: desired-state deploys to AWS ECS.
 
     Requests are recorded in the metadata database and carried out by `paas worker`.
+    In a folder whose paas.toml says `app = "NAME"`, APP may be left out.
+
+    \b
+    Example:
+      paas deploy checkout --image registry.example.com/checkout:1.4.2 -e staging -m "new basket"
     """
 
 
@@ -72,6 +111,10 @@ def main(argv: list[str] | None = None) -> None:
     from paas.domain.errors import PaasError
 
     try:
+        if "_PAAS_COMPLETE" not in os.environ:  # completion must stay silent
+            from paas.settings import check
+
+            check()
         cli.main(args=argv, prog_name="paas", standalone_mode=False)
     except PaasError as e:
         click.echo(f"paas: {e}", err=True)
@@ -94,8 +137,6 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:
         sys.exit(0)
     except Exception as e:  # never a traceback for the user; PAAS_DEBUG=1 shows one
-        import os
-
         if os.environ.get("PAAS_DEBUG"):
             raise
         click.echo(f"paas: {_describe(e)}", err=True)

@@ -4,78 +4,106 @@ from __future__ import annotations
 
 import click
 
-from paas.cli.common import actor_option, actor_or_default, env_option, json_option, print_json, transaction
-from paas.domain import validate as v
+from paas.cli.common import (
+    actor_option, actor_or_default, app_argument, env_option, json_option, print_json, resolve_app, transaction,
+    verbose_option, wait_option,
+)
 
 
 @click.command()
-@click.argument("app")
+@app_argument
 @env_option
 @actor_option
 @json_option
-@click.option("--wait", is_flag=True, help="Follow the deployment until it finishes.")
-def promote(app, env, actor, as_json, wait):
-    """Let a canary held by --pause-at continue to its next step."""
+@wait_option
+@verbose_option
+def promote(app, env, actor, as_json, wait, verbose):
+    """Let a canary held by --pause-at continue to its next step.
+
+    Its metric gate must still pass at the next step.
+
+    \b
+    Example:
+      paas promote checkout -e production --wait
+    """
     from paas.service.steering import promote as do_promote
 
-    v.name(app, "app name")
+    app = resolve_app(app)
+    who = actor_or_default(actor)
     with transaction() as db:
-        dep = do_promote(db, app, env, actor=actor_or_default(actor))
-    _done(dep, "promotion requested", as_json, wait)
+        dep = do_promote(db, app, env, actor=who)
+    _done(dep, f"promotion requested by {who}", as_json, wait, verbose)
 
 
 @click.command()
-@click.argument("app")
+@app_argument
 @env_option
 @actor_option
 @json_option
-@click.option("--wait", is_flag=True, help="Follow the deployment until it finishes.")
-def abort(app, env, actor, as_json, wait):
-    """Roll back the deployment in flight at once."""
+@wait_option
+@verbose_option
+def abort(app, env, actor, as_json, wait, verbose):
+    """Roll back APP's deployment in flight now, traffic first.
+
+    Web traffic goes back to the stable colour in one call, then the new one is scaled down.
+
+    \b
+    Example:
+      paas abort checkout -e production
+    """
     from paas.service.steering import abort as do_abort
 
-    v.name(app, "app name")
+    app = resolve_app(app)
+    who = actor_or_default(actor)
     with transaction() as db:
-        dep = do_abort(db, app, env, actor=actor_or_default(actor))
-    _done(dep, "abort requested", as_json, wait)
+        dep = do_abort(db, app, env, actor=who)
+    _done(dep, f"abort requested by {who}", as_json, wait, verbose)
 
 
-def _done(dep, what: str, as_json: bool, wait: bool) -> None:
+def _done(dep, what: str, as_json: bool, wait: bool, verbose: bool = False) -> None:
     if as_json and not wait:
         print_json({"deployment_id": dep.id, "requested": what})
     elif not as_json:
-        click.echo(f"deployment {dep.id}: {what}")
+        click.echo(f"deployment #{dep.id}: {what}")
     if wait:
         from paas.cli.follow import follow
 
-        raise SystemExit(follow(dep.id, as_json=as_json))
+        raise SystemExit(follow(dep.id, as_json=as_json, verbose=verbose))
 
 
 @click.command()
-@click.argument("app")
+@app_argument
 @env_option
 @actor_option
 @click.option("--dry-run", is_flag=True,
               help="Show what GC would remove now and why (and what it keeps); change nothing.")
 @json_option
 def gc(app, env, actor, dry_run, as_json):
-    """Garbage-collect APP: old task-definition revisions, the previous colour after its keep window.
+    """Garbage-collect APP's old task definitions and idle colours.
+
+    Old task-definition revisions, and the previous colour once its keep window has passed.
 
     Without --dry-run, asks a worker to run GC now (only workers act). The policy comes from the
     app type, overridden per app with `paas apps gc-policy`.
+
+    \b
+    Examples:
+      paas gc checkout -e staging --dry-run
+      paas gc checkout -e staging
     """
     from paas.cli.common import database
 
-    v.name(app, "app name")
+    app = resolve_app(app)
     if not dry_run:
         from paas.service.gc import request_gc
 
+        who = actor_or_default(actor)
         with transaction() as db:
-            req = request_gc(db, app, env, actor=actor_or_default(actor))
+            req = request_gc(db, app, env, actor=who)
         if as_json:
             print_json(req)
         else:
-            wait = (f"; it runs once deployment {req['waits_for_deployment']} finishes"
+            wait = (f"; it runs once deployment #{req['waits_for_deployment']} finishes"
                     if req["waits_for_deployment"] else "")
             click.echo(f"garbage collection of {req['app']} in {req['environment']} requested: "
                        f"a worker runs it now{wait} (see: paas history {req['app']})")

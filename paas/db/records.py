@@ -36,6 +36,8 @@ def _convert(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class AppRecord:
+    """A row of `apps`."""
+
     id: int
     name: str
     app_type: str
@@ -46,6 +48,8 @@ class AppRecord:
 
 @dataclass(frozen=True)
 class EnvironmentRecord:
+    """A row of `environments` (the columns every use needs; resync bookkeeping left out)."""
+
     id: int
     name: str
     region: str
@@ -64,6 +68,8 @@ class EnvironmentRecord:
 
 @dataclass(frozen=True)
 class ProcessRecord:
+    """A process type the app declared most recently (`processes`)."""
+
     name: str
     command: str | None
     port: int | None
@@ -72,6 +78,8 @@ class ProcessRecord:
 
 @dataclass(frozen=True)
 class ConfigRecord:
+    """A config version: env vars and secret references (never secret values)."""
+
     id: int
     version: int
     vars: dict

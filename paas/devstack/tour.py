@@ -18,19 +18,23 @@ from pathlib import Path
 
 BOLD, DIM, RESET = ("\033[1m", "\033[2m", "\033[0m") if sys.stdout.isatty() else ("", "", "")
 
-HISTORY_SQL = """SELECT deployment_id, app, release_version AS release, image, strategy, state,
+HISTORY_SQL = """SELECT deployment_id AS deployment, release_version AS release, image, strategy, state,
        rolled_back_to_version AS back_to, actor, round(extract(epoch FROM duration)::numeric, 1) AS seconds
   FROM paas_deploy_history
  WHERE app = 'shop'
  ORDER BY created_at DESC;"""
 
-EVIDENCE_SQL = """SELECT e.deployment_id, e.kind, e.data->'gate'->>'verdict' AS verdict,
+EVIDENCE_SQL = """SELECT e.deployment_id AS deployment, e.kind, e.data->'gate'->>'verdict' AS verdict,
        e.data->'gate'->'canary'->>'requests' AS requests,
-       e.data->'gate'->'canary'->>'errors_5xx' AS errors_5xx,
+       e.data->'gate'->'canary'->>'errors_5xx' AS "5xx",
        round((e.data->'gate'->'canary'->>'p99_ms')::numeric) AS p99_ms, e.message
   FROM deployment_events e JOIN deployments d ON d.id = e.deployment_id
  WHERE d.strategy = 'canary' AND e.kind IN ('gate', 'traffic', 'rollback_started', 'finished')
  ORDER BY e.id;"""
+
+# how each column of the two queries gives way on a narrow terminal (paas.cli.table)
+GIVE_WAY = {"image": {"image": True}, "actor": {"floor": 8, "drop": 2}, "strategy": {"drop": 1},
+            "message": {"floor": 24}, "seconds": {"drop": 3}}
 
 
 def say(text: str) -> None:
@@ -48,7 +52,7 @@ def run(env: dict, *args: str, expect: int = 0) -> subprocess.CompletedProcess:
 
 
 def sql(db_url: str, query: str, title: str) -> None:
-    from paas.cli.common import print_table
+    from paas.cli.table import Col, print_table
     from paas.db.sql import connect
 
     print(f"{BOLD}{title}{RESET}\n{DIM}{query}{RESET}", flush=True)
@@ -58,7 +62,8 @@ def sql(db_url: str, query: str, title: str) -> None:
     finally:
         db.close()
     if rows:
-        print_table(list(rows[0].keys()), [list(r.values()) for r in rows])
+        cols = [Col(k, **GIVE_WAY.get(k, {"keep": True})) for k in rows[0].keys()]
+        print_table(cols, [list(r.values()) for r in rows])
 
 
 def main() -> None:

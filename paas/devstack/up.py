@@ -11,6 +11,8 @@ import json
 import os
 import socket
 import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -75,7 +77,28 @@ class DevStack:
     emulator: Emulator | None = None
     db_url: str = ""
     worker: Any = None
+    started_database: bool = False  # the embedded PostgreSQL was not running before start()
     _thread: threading.Thread | None = None
+
+    @contextmanager
+    def _progress(self, what: str, every: float = 4.0):
+        """'what …', a line every few seconds while it lasts, then how long it took."""
+        t0 = time.monotonic()
+        done = threading.Event()
+        self.log(f"{what} …")
+
+        def tick() -> None:
+            while not done.wait(every):
+                self.log(f"  … {time.monotonic() - t0:.0f}s")
+
+        ticker = threading.Thread(target=tick, daemon=True)
+        ticker.start()
+        try:
+            yield
+        finally:
+            done.set()
+            ticker.join()
+        self.log(f"  done in {time.monotonic() - t0:.1f}s")
 
     @property
     def state_path(self) -> Path:
@@ -94,16 +117,25 @@ class DevStack:
         if os.environ.get("PAAS_DATABASE_URL"):
             self.db_url = os.environ["PAAS_DATABASE_URL"]
         else:
-            from paas.db.embedded import ensure_running
+            from paas.db.embedded import ensure_running, url_for
 
-            self.log("starting the embedded PostgreSQL …")
-            self.db_url = ensure_running(self.home / "pgdata")
-        upgrade(self.db_url)
-        self.emulator = start_emulator(port=_free(self.port), region=self.region,
-                                       profiles_path=self.profiles_path, dataplane_settings=self.settings)
-        self.log(f"AWS emulator (moto + simulated ECS data plane) at {self.emulator.endpoint_url}")
-        boot = bootstrap_dev_environment(self.emulator.endpoint_url, self.region, "dev")
-        upsert_dev_environment(self.db_url, boot, self.emulator.endpoint_url)
+            pgdata = self.home / "pgdata"
+            self.db_url = url_for(pgdata) or ""
+            if not self.db_url:
+                self.started_database = True
+                what = (f"starting the embedded PostgreSQL in {pgdata}" if (pgdata / "PG_VERSION").exists() else
+                        f"initialising a new embedded PostgreSQL in {pgdata} (first start only, about 15 s)")
+                with self._progress(what):
+                    self.db_url = ensure_running(pgdata)
+        with self._progress("bringing the database schema up to date"):
+            upgrade(self.db_url)
+        with self._progress("starting the AWS emulator (moto + simulated ECS data plane)"):
+            self.emulator = start_emulator(port=_free(self.port), region=self.region,
+                                           profiles_path=self.profiles_path, dataplane_settings=self.settings)
+        self.log(f"AWS emulator at {self.emulator.endpoint_url}")
+        with self._progress("bootstrapping environment dev (VPC, subnets, load balancer, listener, ECS cluster)"):
+            boot = bootstrap_dev_environment(self.emulator.endpoint_url, self.region, "dev")
+            upsert_dev_environment(self.db_url, boot, self.emulator.endpoint_url)
         self.log(f"environment dev: cluster {boot['cluster']}, listener {boot['listener_arn'].rsplit('/', 3)[-3]}")
         exports = {"PAAS_DATABASE_URL": self.db_url, "AWS_ENDPOINT_URL": self.emulator.endpoint_url,
                    "AWS_DEFAULT_REGION": self.region, "PAAS_ENV": "dev", **DEV_CREDENTIALS}

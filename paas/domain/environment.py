@@ -162,5 +162,5 @@ def require_web_ready(s: EnvironmentSettings, env_name: str, app: str | None = N
     missing = missing_for_web(s)
     if missing:
         who = f"{app} has web processes, but " if app else ""
-        raise UserError(f"{who}environment {env_name} cannot route web traffic: set {', '.join(missing)} "
-                        f"(paas env update {env_name} ...)")
+        raise UserError(f"{who}environment {env_name} cannot route web traffic: it has no "
+                        f"{', '.join(missing)} (options of paas env create)")

@@ -37,6 +37,8 @@ _CODES_RE = re.compile(CODES_PATTERN[1:-1], re.ASCII)
 
 @dataclass(frozen=True)
 class HealthCheck:
+    """A web process's target-group health check and ECS grace period (ELBv2 and ECS ranges)."""
+
     grace_period: int = 60
     interval: int = 10
     timeout: int = 5

@@ -32,6 +32,8 @@ _DIGEST_HEX = {"sha256": 64, "sha384": 96, "sha512": 128}
 
 @dataclass(frozen=True)
 class ImageRef:
+    """A parsed image reference: repository (with registry), and a tag, a digest or both."""
+
     repository: str
     tag: str | None
     digest: str | None

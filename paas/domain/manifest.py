@@ -43,6 +43,8 @@ DEFAULT_STEPS = (10, 100)
 
 @dataclass(frozen=True)
 class ProcessSpec:
+    """One process type of paas.toml."""
+
     name: str
     command: str | None = None
     port: int | None = None
@@ -73,6 +75,8 @@ class ProcessSpec:
 
 @dataclass(frozen=True)
 class StrategyDefaults:
+    """paas.toml's [strategy]: the default strategy and the canary gate's thresholds."""
+
     default: str = "rolling"
     canary_steps: tuple[int, ...] = DEFAULT_STEPS
     bake_seconds: float | None = None  # None: the worker's PAAS_BAKE setting
@@ -85,6 +89,8 @@ class StrategyDefaults:
 
 @dataclass(frozen=True)
 class Manifest:
+    """A parsed paas.toml, as stored on every release."""
+
     app_type: str = "web"
     processes: dict[str, ProcessSpec] = field(default_factory=dict)
     routing: Routing = Routing()

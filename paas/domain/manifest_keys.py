@@ -26,6 +26,8 @@ PRINTABLE_PATTERN = "^[^\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029\\u202a-\\u202e\\u20
 
 @dataclass(frozen=True)
 class Key:
+    """One key of paas.toml: how it is read and what the schema says about it."""
+
     kind: str  # string | integer | number | duration | list | table | tables
     doc: str = ""
     label: str = ""  # how errors name the key (default: its name)

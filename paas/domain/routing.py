@@ -38,6 +38,8 @@ CATCH_ALL = "/*"
 
 @dataclass(frozen=True)
 class Routing:
+    """What a listener rule matches: path patterns and an optional host."""
+
     paths: tuple[str, ...] = (CATCH_ALL,)
     host: str | None = None
 
@@ -235,6 +237,8 @@ def covers(a: Routing, b: Routing) -> bool:
 
 @dataclass(frozen=True)
 class Shadowing:
+    """A rule that hides another one's requests, or is hidden by it."""
+
     rule: Rule
     kind: str  # "shadowed_by": rule hides the new one; "shadows": the new one hides rule
 

@@ -7,7 +7,7 @@ from typing import Sequence
 from paas.db import catalog
 from paas.db.records import AppRecord, EnvironmentRecord
 from paas.db.sql import Db
-from paas.domain import environment, routing
+from paas.domain import routing
 from paas.domain import validate as v
 from paas.domain.errors import Conflict, NotFound, UserError
 
@@ -58,6 +58,8 @@ def create_env(db: Db, name: str, region: str, cluster: str, *, listener_arn: st
                role_arn: str | None = None, alb_security_group: str | None = None, assign_public_ip: bool = False,
                app_domain: str | None = None, require_message: bool = False) -> EnvironmentRecord:
     """Every setting checked in the shape AWS issues it (paas.domain.environment) before it is stored."""
+    from paas.domain import environment  # not on the request path: only `env create` needs it
+
     v.name(name, "environment name")
     s = environment.settings(region=region, cluster=cluster, listener_arn=listener_arn, vpc_id=vpc_id,
                              subnets=subnets, security_groups=security_groups, alb_security_group=alb_security_group,
@@ -78,6 +80,7 @@ def create_env(db: Db, name: str, region: str, cluster: str, *, listener_arn: st
 def create_app(db: Db, name: str, app_type: str = "web", team: str | None = None) -> AppRecord:
     v.name(name, "app name")
     v.choice(app_type, v.APP_TYPES, "app type")
+    v.team(team)
     row = catalog.insert_app(db, name, app_type, team)
     if row is None:
         raise Conflict(f"app {name!r} already exists")

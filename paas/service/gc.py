@@ -13,6 +13,7 @@ from paas.db import catalog
 from paas.db import steering as requests
 from paas.db.records import AppRecord
 from paas.db.sql import Db
+from paas.domain import validate as v
 from paas.domain.errors import UserError
 from paas.planner.gc import GcPolicy, policy_for, validate_overrides
 from paas.service.catalog import get_app, require_app_env
@@ -20,12 +21,13 @@ from paas.settings import gc_settings
 
 
 def request_gc(db: Db, app_name: str, env_name: str | None, *, actor: str) -> dict[str, Any]:
+    v.actor(actor)
     app, env = require_app_env(db, app_name, env_name)
     policy_for(app.app_type, app.gc_policy, gc_settings())  # a bad stored policy is reported, not queued
     dep_id = requests.current_deployment_id(db, app.id, env.id)
     if dep_id is None:
         raise UserError(f"{app.name} has nothing deployed in {env.name}: nothing to collect")
-    requests.request_steering(db, dep_id, "gc", actor, "garbage collection requested", app.id, env.id)
+    requests.request_steering(db, dep_id, "gc", actor, f"garbage collection requested by {actor}", app.id, env.id)
     req = requests.steering_of(db, dep_id)[-1]
     waiting = requests.in_flight(db, app.id, env.id)
     return {"app": app.name, "environment": env.name, "deployment_id": dep_id, "requested_at": req.requested_at,

@@ -53,7 +53,6 @@ def history(db: Db, *, app: str | None = None, env: str | None = None, since: st
 
 def _history_row(r: HistoryRecord) -> dict[str, Any]:
     out = {c: getattr(r, c) for c in HISTORY_COLUMNS}
-    out["release"] = f"v{r.release_version}"
     out["duration_seconds"] = r.duration.total_seconds() if r.duration is not None else None
     del out["duration"]
     return out
@@ -78,7 +77,6 @@ def releases(db: Db, app: str, env: str | None = None, limit: int = 50) -> list[
     return [{
         "app": app,
         "environment": r.environment,
-        "release": f"v{r.version}",
         "version": r.version,
         "kind": r.kind,
         "image": r.image,
@@ -156,7 +154,6 @@ def status(db: Db, app: str, env: str | None) -> dict[str, Any]:
         "environment": e.name,
         "observed_at": obs.observed_at if obs else None,
         "current_release": None if current is None else {
-            "release": f"v{current.release_version}",
             "version": current.release_version,
             "kind": current.release_kind,
             "image": current.image,

@@ -23,7 +23,8 @@ from paas.db.records import AppRecord, BaseRelease, EnvironmentRecord, ProcessRe
 from paas.db.sql import Db
 from paas.domain import validate as v
 from paas.domain.errors import NotFound, UserError
-from paas.domain.manifest import Manifest, default_manifest
+from paas.domain.manifest import Manifest, default_manifest, manifest_for_app
+from paas.domain.urls import web_urls
 from paas.service.catalog import require_app_env
 
 
@@ -36,17 +37,18 @@ class Requested:
     strategy: str
     superseded: list[int] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    urls: dict[str, str] = field(default_factory=dict)  # web process → where it answers
 
     def to_json(self) -> dict[str, Any]:
         return {
             "deployment_id": self.deployment_id,
-            "release": f"v{self.release_version}",
             "release_version": self.release_version,
             "app": self.app,
             "environment": self.environment,
             "strategy": self.strategy,
             "superseded": self.superseded,
             "notes": self.notes,
+            "urls": self.urls,
         }
 
 
@@ -62,6 +64,8 @@ def _create(db: Db, app: AppRecord, env: EnvironmentRecord, *, kind: str, image:
             pause_at: int | None = None, requested: dict[str, Any] | None = None) -> Requested:
     """The one place a release and its deployment are born (two statements: the request path is
     measured in round trips, bench/cli_latency)."""
+    v.message(message)
+    v.actor(actor)
     if env.require_message and not (message and message.strip()):
         raise UserError(f"environment {env.name!r} requires a message: add -m \"why\"")
     v.choice(strategy, v.STRATEGIES, "strategy")
@@ -72,7 +76,8 @@ def _create(db: Db, app: AppRecord, env: EnvironmentRecord, *, kind: str, image:
     dep_id, superseded = requests.insert_deployment(
         db, app.id, env.id, rel_id, version, kind=kind, image=str(image), strategy=strategy, actor=actor,
         message=message, canary_steps=canary_steps, pause_at=pause_at, requested=requested)
-    return Requested(dep_id, version, app.name, env.name, strategy, superseded)
+    return Requested(dep_id, version, app.name, env.name, strategy, superseded,
+                     urls=web_urls(manifest, app.name, env.app_domain))
 
 
 def _formation(manifest: Manifest, previous: dict[str, Any] | None) -> dict[str, Any]:
@@ -98,6 +103,9 @@ def deploy(db: Db, app_name: str, env_name: str | None, image: str, *, actor: st
     app, env, base = _open(db, app_name, env_name)
     if manifest is None:
         manifest = Manifest.from_json(base.release.manifest) if base else default_manifest(app.app_type)
+    else:
+        manifest = manifest_for_app(manifest, app.name, app.app_type)  # `app` and `type` must agree
+    _require_routable(app, env, manifest)
     catalog.upsert_processes(db, app.id, [ProcessRecord(p.name, p.command, p.port, p.health_check_path)
                                           for p in manifest.processes.values()])
     return _create(
@@ -107,6 +115,21 @@ def deploy(db: Db, app_name: str, env_name: str | None, image: str, *, actor: st
         canary_steps=canary_steps, pause_at=pause_at,
         requested={"canary_steps": canary_steps, "pause_at": pause_at} if canary_steps or pause_at else None,
     )
+
+
+def _require_routable(app: AppRecord, env: EnvironmentRecord, manifest: Manifest) -> None:
+    """Web processes need the environment's listener, VPC, subnets and the ALB's security group
+    (the environment's security groups stand in for it, as the build treats them). An
+    environment without a listener records requests without routing them (no rule is made)."""
+    if not env.listener_arn or not any(p.is_web for p in manifest.processes.values()):
+        return
+    from paas.domain import environment
+
+    alb = env.alb_security_group or (env.security_groups[0] if env.security_groups else None)
+    environment.require_web_ready(
+        environment.EnvironmentSettings(region=env.region, cluster=env.cluster, listener_arn=env.listener_arn,
+                                        vpc_id=env.vpc_id, subnets=tuple(env.subnets), alb_security_group=alb),
+        env.name, app.name)
 
 
 def _follow_on_strategy(base: BaseRelease, manifest: Manifest) -> str:
@@ -119,29 +142,46 @@ def _follow_on_strategy(base: BaseRelease, manifest: Manifest) -> str:
 
 def change_config(db: Db, app_name: str, env_name: str | None, *, actor: str,
                   set_vars: dict[str, str] | None = None, unset: list[str] | None = None,
-                  secrets: dict[str, Any] | None = None, message: str | None = None,
-                  kind: str = "config") -> tuple[Any, Requested | None]:
-    """A new config version, and a release of it when the app has a release to build on here."""
+                  secrets: dict[str, Any] | None = None, unset_secrets: list[str] | None = None,
+                  message: str | None = None, kind: str = "config") -> tuple[Any, Requested | None]:
+    """A new config version, and a release of it when the app has a release to build on here.
+
+    `unset` removes plain variables only and `unset_secrets` secret references only, so
+    `paas config unset` never drops a secret by accident. The merged variables are checked as a
+    whole (count, sizes, the task definition's budget) before anything is written."""
     for k in (set_vars or {}):
         v.env_key(k)
     for k in (unset or []):
         v.env_key(k)
+    for k in (unset_secrets or []):
+        v.secret_name(k)
+    v.message(message)
+    v.actor(actor)
     app, env, base = _open(db, app_name, env_name)
     cur = (requests.config_by_id(db, base.release.config_version_id) if base
            else requests.latest_config(db, app.id, env.id))
     vars_ = dict(cur.vars) if cur else {}
     secs = dict(cur.secrets) if cur else {}
-    missing = [k for k in (unset or []) if k not in vars_ and k not in secs]
-    if missing:
-        raise UserError(f"config key {missing[0]!r} is not set for {app.name} in {env.name}")
+    for k in unset or []:
+        if k in secs:
+            raise UserError(f"{k!r} is a secret of {app.name} in {env.name}: remove it with "
+                            f"paas secrets unset {app.name} {k}")
+        if k not in vars_:
+            raise UserError(f"config key {k!r} is not set for {app.name} in {env.name}")
+    for k in unset_secrets or []:
+        if k not in secs:
+            plain = " (it is a plain variable: paas config unset)" if k in vars_ else ""
+            raise UserError(f"secret {k!r} is not set for {app.name} in {env.name}{plain}")
     vars_.update(set_vars or {})
     secs.update(secrets or {})
     for k in unset or []:
         vars_.pop(k, None)
+    for k in unset_secrets or []:
         secs.pop(k, None)
     clash = sorted(set(vars_) & set(secs))
     if clash:
-        raise UserError(f"{clash[0]!r} is already a secret; unset it before setting a plain value")
+        raise UserError(f"{clash[0]!r} is already a secret; unset it (paas secrets unset) before setting a plain value")
+    v.config_vars(vars_)
     cfg = requests.insert_config(db, app.id, env.id, vars_, secs, actor)
     if base is None:
         return cfg, None
@@ -239,3 +279,12 @@ def _rollback_formation(target: ReleaseRecord, current: ReleaseRecord, with_form
     if with_formation:
         return dict(target.formation)
     return {p: dict(current.formation.get(p) or f) for p, f in target.formation.items()}
+
+
+def app_urls(db: Db, app_name: str, env_name: str | None) -> tuple[AppRecord, EnvironmentRecord, dict[str, str]]:
+    """Where APP answers in the environment: its newest live or on-its-way release's routes."""
+    app, env = require_app_env(db, app_name, env_name)
+    base = requests.base_release(db, app.id, env.id)
+    if base is None:
+        raise UserError(f"{app.name} has no release in {env.name} yet: deploy it first")
+    return app, env, web_urls(Manifest.from_json(base.release.manifest), app.name, env.app_domain)

@@ -40,8 +40,14 @@ def test_dev_up_is_picked_up_by_other_commands_and_dev_down_stops_it(db_url, tmp
         assert "endpoint_url" not in dev  # the endpoint is the worker's configuration (the state file)
         assert state["aws_endpoint_url"].startswith("http://127.0.0.1:")
         assert paas("apps", "create", "tour").returncode == 0
-        r = paas("deploy", "tour", "--image", "shop:1", "--env", "dev", "--wait")
+        # no --env and no PAAS_ENV: the running stack's environment is the default
+        r = paas("deploy", "tour", "--image", "shop:1", "--wait")
         assert r.returncode == 0, r.stdout + r.stderr
+        assert "tour release v1 to dev" in r.stdout
+        assert r.stdout.splitlines()[-1] == ("https://tour.dev.localhost/ (simulated by paas dev: no DNS name, "
+                                             "nothing answers there)")
+        log_text = (tmp_path / "up.log").read_text()
+        assert "bringing the database schema up to date …" in log_text and "done in" in log_text
 
         # bootstrap is idempotent: a second stack on the same database reuses the environment row
         r = paas("dev", "profile", "set", "*:bad*", "--error-rate", "0.5", "--json")

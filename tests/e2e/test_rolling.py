@@ -137,7 +137,7 @@ def test_permanent_aws_error_fails_the_deployment_with_awss_message(stack):
     app = stack.app()
     r = stack.paas("env", "create", "broken", "--region", "us-east-1", "--cluster", "no-such-cluster",
                    "--listener-arn", stack.boot["listener_arn"], "--vpc-id", stack.boot["vpc_id"],
-                   "--subnets", ",".join(stack.boot["subnets"]))
+                   "--subnets", ",".join(stack.boot["subnets"]), "--alb-security-group", stack.boot["security_groups"][0])
     assert r.code == 0, r.err
     stack.start_worker()
     r = stack.paas("deploy", app, "--image", "shop:1", "--env", "broken", "--wait")

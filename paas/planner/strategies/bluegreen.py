@@ -72,7 +72,8 @@ def revert(d: Desired, dep: DeploymentSpec, obs: Observed, policy: Policy) -> s.
         proc = dep.release.manifest.processes.get(p)
         if proc is not None and proc.is_web and common.weight_of(obs, d, p, new_colour(dep, p)) not in (0, None):
             step = shift(d, dep, obs, p, 0, rollback_to=dep.target.version,
-                         reason=f"take {p} traffic off v{dep.release.version}")
+                         reason=f"take {p} traffic off v{dep.release.version}"
+                                + (f" ({dep.rollback_reason})" if dep.rollback_reason else ""))
             if step:
                 return step
     for p in dep.release.processes:

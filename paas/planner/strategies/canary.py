@@ -56,8 +56,13 @@ def gate_step(d: Desired, dep: DeploymentSpec, obs: Observed, policy: Policy, no
         ))
     if verdict.verdict == "inconclusive" or elapsed < bake:
         what = "baking" if verdict.verdict == "pass" else "inconclusive"
-        return s.Wait(f"canary at {weight}%: {what} ({elapsed:.0f}s of {bake:.0f}s)", policy.poll_interval,
-                      evidence, topic=f"canary {p} at {weight}%: {what}"), evidence
+        if elapsed < bake:
+            text = f"canary at {weight}%: baking, {elapsed:.0f}s of {bake:.0f}s" + (
+                f" ({'; '.join(verdict.reasons)})" if what == "inconclusive" else "")
+        else:  # the bake window is over but the gate cannot decide: wait for traffic until the deadline
+            text = (f"canary at {weight}%: inconclusive after {elapsed:.0f}s ({'; '.join(verdict.reasons)}); "
+                    f"the step fails at {deadline:.0f}s")
+        return s.Wait(text, policy.poll_interval, evidence, topic=f"canary {p} at {weight}%: {what}"), evidence
     # ALB metrics come in periods and arrive late: the bake passes only once a datapoint whose
     # period reaches the bake window's end has been read (the last minute may still be missing)
     window = obs.metrics.get(infra.target_group(new) or "")

@@ -124,8 +124,8 @@ def service_step(d: Desired, release: ReleaseSpec, obs: Observed, policy: Policy
             what = []
             if svc.task_definition != td:
                 was = svc.release or next((k.rsplit(":", 1)[1] for k, v in obs.task_definitions.items()
-                                           if v == svc.task_definition), "?")
-                what.append(f"v{was} → v{release.version}")
+                                           if v == svc.task_definition), None)
+                what.append(f"v{was} → v{release.version}" if was else f"run v{release.version}")
             if svc.desired != want:
                 what.append(f"count {svc.desired} → {want}")
             prefix = "drift reverted: " if drift else ""
