@@ -62,6 +62,9 @@ class Durations:
         self.metric_period = _float("PAAS_METRIC_PERIOD", 60.0)
         self.stack_poll = _float("PAAS_STACK_POLL", 5.0)
         self.gc_interval = max(1.0, _float("PAAS_GC_INTERVAL", 3600.0))
+        self.jobs_poll = max(0.1, _float("PAAS_JOBS_POLL", 300.0))
+        # how often `paas run` and `paas logs -f` poll CloudWatch Logs and ECS (interactive)
+        self.log_poll = max(0.05, _float("PAAS_LOG_POLL", 1.0))
 
 
 GC_SETTINGS = {

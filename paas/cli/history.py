@@ -64,9 +64,12 @@ def history(app, env, limit, since, as_json):
     if as_json:
         print_json(rows)
         return
+    from paas.cli.run import history_cells
+
     print_table(
         ["id", "app", "env", "release", "image", "strategy", "state", "actor", "message", "created", "duration"],
-        [(r["deployment_id"], r["app"], r["environment"], r["release"], r["image"], r["strategy"], r["state"],
+        [history_cells(r) if r.get("type") == "run" else
+         (r["deployment_id"], r["app"], r["environment"], r["release"], r["image"], r["strategy"], r["state"],
           r["actor"], r["message"], r["created_at"], _duration(r["duration_seconds"])) for r in rows],
         styles={"state": state_style},
     )
@@ -111,6 +114,11 @@ def deployments_show(deployment_id, as_json):
     print_table(["at", "kind", "step", "message", "aws request id"],
                 [(e["at"], e["kind"], e["step"], e["message"], e["aws_request_id"]) for e in d["events"]],
                 title="events")
+    if d.get("failure"):
+        from paas.cli.follow import print_failure
+
+        click.echo("why it failed:")
+        print_failure(d["failure"])
 
 
 @deployments.command("cancel")
@@ -174,3 +182,8 @@ def _weights(w):
     if not isinstance(w, dict) or not w:
         return None
     return " ".join(f"{k}={val}" for k, val in sorted(w.items()))
+
+
+from paas.cli.watch import deployments_watch  # noqa: E402  (`paas deployments watch ID`)
+
+deployments.add_command(deployments_watch)

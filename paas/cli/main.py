@@ -33,6 +33,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "abort": ("paas.cli.progressive", "abort"),
     "gc": ("paas.cli.progressive", "gc"),
     "iam": ("paas.cli.iam", "iam"),
+    "run": ("paas.cli.run", "run"),
+    "tasks": ("paas.cli.run", "tasks"),
+    "jobs": ("paas.cli.jobs", "jobs"),
+    "logs": ("paas.cli.logs", "logs"),
+    "watch": ("paas.cli.watch", "watch"),
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from paas.cli.common import actor_option, actor_or_default, env_option, json_option, print_json, transaction
+from paas.cli.requests import wait_option, wait_timeout
 from paas.domain import validate as v
 
 
@@ -13,7 +14,7 @@ from paas.domain import validate as v
 @env_option
 @actor_option
 @json_option
-@click.option("--wait", is_flag=True, help="Follow the deployment until it finishes.")
+@wait_option
 def promote(app, env, actor, as_json, wait):
     """Let a canary held by --pause-at continue to its next step."""
     from paas.service.steering import promote as do_promote
@@ -29,7 +30,7 @@ def promote(app, env, actor, as_json, wait):
 @env_option
 @actor_option
 @json_option
-@click.option("--wait", is_flag=True, help="Follow the deployment until it finishes.")
+@wait_option
 def abort(app, env, actor, as_json, wait):
     """Roll back the deployment in flight at once."""
     from paas.service.steering import abort as do_abort
@@ -48,7 +49,7 @@ def _done(dep, what: str, as_json: bool, wait: bool) -> None:
     if wait:
         from paas.cli.follow import follow
 
-        raise SystemExit(follow(dep.id, as_json=as_json))
+        raise SystemExit(follow(dep.id, as_json=as_json, timeout=wait_timeout()))
 
 
 @click.command()

@@ -15,7 +15,21 @@ from paas.cli.common import actor_option, actor_or_default, env_option, json_opt
 from paas.domain import validate as v
 from paas.domain.errors import UserError
 
-wait_option = click.option("--wait", is_flag=True, help="Follow the deployment until it finishes.")
+def _wait_timeout(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.meta["paas.wait_timeout"] = v.duration(value, "--timeout")
+
+
+def wait_option(f):
+    """--wait (follow the deployment until it finishes) and --timeout (stop following after)."""
+    f = click.option("--timeout", callback=_wait_timeout, expose_value=False, metavar="DURATION",
+                     help="With --wait: stop following after this long (e.g. 90s, 15m); the deployment goes on.")(f)
+    return click.option("--wait", is_flag=True, help="Follow the deployment until it finishes.")(f)
+
+
+def wait_timeout() -> float | None:
+    ctx = click.get_current_context(silent=True)
+    return ctx.meta.get("paas.wait_timeout") if ctx is not None else None
 
 
 def _report(req, as_json: bool, wait: bool) -> None:
@@ -30,7 +44,7 @@ def _report(req, as_json: bool, wait: bool) -> None:
     if wait:
         from paas.cli.follow import follow
 
-        raise SystemExit(follow(req.deployment_id, as_json=as_json))
+        raise SystemExit(follow(req.deployment_id, as_json=as_json, timeout=wait_timeout()))
 
 
 def _load_manifest(path: str | None):
@@ -190,11 +204,13 @@ def scale(app, pairs, env, message, actor, as_json, wait):
               "current one).")
 @click.option("--with-formation", is_flag=True,
               help="Also restore the target's process counts and sizes (default: keep today's formation).")
+@click.option("--run-release-phase", is_flag=True,
+              help="Run the target's [release] command again before its services change (default: not).")
 @click.option("--message", "-m", help="Why (required by some environments).")
 @actor_option
 @json_option
 @wait_option
-def rollback(app, env, to, with_formation, message, actor, as_json, wait):
+def rollback(app, env, to, with_formation, run_release_phase, message, actor, as_json, wait):
     """Roll APP back: a new release with an older release's image, config and manifest.
 
     The formation (counts, cpu, memory) stays as it is now unless --with-formation.
@@ -206,5 +222,5 @@ def rollback(app, env, to, with_formation, message, actor, as_json, wait):
     to_version = v.version_label(to) if to else None
     with transaction() as db:
         req = do_rollback(db, app, env, actor=actor_or_default(actor), to_version=to_version, message=message,
-                          with_formation=with_formation)
+                          with_formation=with_formation, run_release_phase=run_release_phase)
     _report(req, as_json, wait)

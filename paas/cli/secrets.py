@@ -7,6 +7,7 @@ import sys
 import click
 
 from paas.cli.common import actor_option, actor_or_default, database, env_option, json_option, print_json, print_table
+from paas.cli.requests import wait_option
 from paas.domain import validate as v
 from paas.domain.errors import UserError
 
@@ -23,7 +24,7 @@ def secrets():
 @click.option("--message", "-m")
 @actor_option
 @json_option
-@click.option("--wait", is_flag=True, help="Follow the deployment until it finishes.")
+@wait_option
 def secrets_set(app, name, env, from_file, message, actor, as_json, wait):
     """Store secret NAME for APP, read from stdin (never from the command line)."""
     from paas.reconciler.drivers import driver_for
