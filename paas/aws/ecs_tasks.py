@@ -10,7 +10,9 @@ characters. Overrides: a container's ``command`` is a list of strings; task-leve
 
 Idempotency (a worker that crashed after RunTask must not start a second release phase): `run_task`
 first lists the cluster's tasks with the spec's ``startedBy`` (running, then stopped) and takes one
-it finds as the earlier attempt's; only then RunTask, with the ``clientToken``. Tasks take the task
+of the same task definition as the earlier attempt's; only then RunTask, with the ``clientToken``.
+``startedBy`` names carry a hash of app, environment, id and creation time
+(paas/domain/names.py), so another database's task is never taken for ours. Tasks take the task
 definition's ``paas:*`` tags (``propagateTags``), so `stop_task` can check who owns a task.
 
 Emulator (moto 5.2) gaps: RunTask ignores ``clientToken`` and ``propagateTags`` (the ``startedBy``
@@ -114,8 +116,10 @@ class Tasks:
             raise PermanentError(f"ecs:RunTask: startedBy {spec.started_by!r} is not 1-36 of [A-Za-z0-9_/-]")
         for status in ("RUNNING", "STOPPED"):
             found = self.list_tasks(spec.cluster, started_by=spec.started_by, status=status)
-            if found:
-                return Call("ecs:RunTask", None, {"task_arn": found[0], "existing": True})
+            mine = [a for a, t in self.task_states(spec.cluster, found).items()
+                    if t.task_definition == spec.task_definition] if found else []
+            if mine:
+                return Call("ecs:RunTask", None, {"task_arn": mine[0], "existing": True})
         overrides: dict[str, Any] = {"containerOverrides": [{"name": spec.container_name,
                                                              "command": list(spec.command)}]}
         if spec.cpu is not None:

@@ -22,7 +22,7 @@ can never give the same name. A name without a dash keeps the name it had before
 | Scheduler schedule group | ``paas-<app>-<env>``, else ``paas_<hash>`` | ≤ 64, ``[0-9a-zA-Z-_.]`` | 64 |
 | Scheduler schedule | ``<job>`` (inside its app+env's group) | ≤ 64, ``[0-9a-zA-Z-_.]`` | 30 |
 | log stream of a task | ``<process>/<process>/<task id>`` | ≤ 512 | 93 |
-| ECS ``startedBy`` | ``paas-release-<deployment>``, ``paas-run-<run>`` | ≤ 36, ``[A-Za-z0-9_/-]`` | 32 |
+| ECS ``startedBy`` | ``paas-release-<deployment>-<hash>``, ``paas-run-<run>-<hash>`` | ≤ 36, ``[A-Za-z0-9_/-]`` | 36 |
 
 (the longest is for 30-character parts made of 29 dashes: ``a-----…``, doubled to 59.)
 
@@ -144,15 +144,24 @@ def job_of_task_group(group: str | None) -> str | None:
     return group[len(prefix):] if group and group.startswith(prefix) else None
 
 
-def release_started_by(deployment_id: int) -> str:
-    """ECS ``startedBy`` of a deployment's release-phase task: a worker that crashed after RunTask
-    finds it again with ListTasks instead of starting a second one."""
-    return f"paas-release-{deployment_id}"
+def _started_by(kind: str, number: int, *identity: object) -> str:
+    """``paas-<kind>-<number>-<hash>``, 36 characters at most: the number for people, the hash of
+    app, environment, number and creation time so that two databases (a test run, a second
+    installation) sharing a cluster never name each other's tasks."""
+    head = f"paas-{kind}-{number}-"
+    digest = hashlib.sha256("\0".join(str(x) for x in (kind, number, *identity)).encode()).hexdigest()
+    return head + digest[:max(8, STARTED_BY_MAX - len(head))]
 
 
-def run_started_by(run_id: int) -> str:
-    """ECS ``startedBy`` of a one-off task (`paas run`), by its run id."""
-    return f"paas-run-{run_id}"
+def release_started_by(app: str, env: str, deployment_id: int, created_at: object) -> str:
+    """ECS ``startedBy`` (and RunTask client token) of a deployment's release-phase task: a worker
+    that crashed after RunTask finds it again with ListTasks instead of starting a second one."""
+    return _started_by("release", deployment_id, app, env, created_at)
+
+
+def run_started_by(app: str, env: str, run_id: int, created_at: object) -> str:
+    """ECS ``startedBy`` (and RunTask client token) of a one-off task (`paas run`)."""
+    return _started_by("run", run_id, app, env, created_at)
 
 
 def task_id(task_arn: str) -> str:

@@ -65,7 +65,8 @@ def step(d: Desired, dep: DeploymentSpec, obs: Observed, policy: Policy, now: da
     process = dep.release.manifest.task_process(rp.process)
     run = dep.release_run
     if run is None:
-        spec = build.task_run_spec(d, dep.release, process, rp.command, obs, names.release_started_by(dep.id))
+        started_by = names.release_started_by(d.app, d.env.name, dep.id, dep.created_at.isoformat())
+        spec = build.task_run_spec(d, dep.release, process, rp.command, obs, started_by)
         if spec is None:  # the caller plans task definitions first; this is a safety net
             return s.Wait(f"release phase waits for the {process} task definition", policy.poll_interval)
         return s.RunReleaseTask(f"release phase: run `{rp.command}` as a one-off task of v{dep.release.version} "

@@ -230,6 +230,7 @@ class RecordTaskStopped(Step):
     kind: str
     deployment_id: int | None
     task: TaskState
+    command: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ def record_step(d: Desired, obs: Observed) -> s.Step | None:
         if task is not None and task.stopped:
             what = {"release": "release phase", "run": "one-off", "job": f"job {run.job}"}.get(run.kind, run.kind)
             return s.RecordTaskStopped(f"{what} task {names.task_id(task.arn)} stopped: {task.why()}", run.id,
-                                       run.kind, run.deployment_id, task)
+                                       run.kind, run.deployment_id, task, run.command)
     if d.active is not None and obs.stopped_tasks:
         new = [t for t in obs.stopped_tasks if t.arn not in d.active.recorded_stops]
         if new:

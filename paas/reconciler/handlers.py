@@ -182,7 +182,7 @@ def stop_data(t: TaskState, **extra: object) -> dict:
 
 
 def _call_release(drv: Driver, ctx: Context, st: s.RunReleaseTask) -> Call:
-    return drv.run_task(st.spec, token("paas-release", st.deployment_id))
+    return drv.run_task(st.spec, st.spec.started_by)
 
 
 def _record_release(db: Db, ctx: Context, st: s.RunReleaseTask, call: Call | None) -> None:
@@ -206,7 +206,8 @@ def _record_stopped(db: Db, ctx: Context, st: s.RecordTaskStopped, call: Call | 
                           stopped_reason=t.stopped_reason, container_reason=t.container_reason,
                           log_tail=t.log_tail, started_at=t.started_at)
     if st.deployment_id is not None:
-        w.task_stopped(db, st.deployment_id, st.reason, stop_data(t, run_id=st.run_id, kind=st.kind), ctx.token)
+        w.task_stopped(db, st.deployment_id, st.reason,
+                       stop_data(t, run_id=st.run_id, kind=st.kind, command=list(st.command)), ctx.token)
 
 
 def _record_failed_tasks(db: Db, ctx: Context, st: s.RecordStoppedTasks, call: Call | None) -> None:

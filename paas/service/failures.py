@@ -38,13 +38,15 @@ def explain(db: Db, deployment_id: int) -> dict[str, Any] | None:
     if task and task.get("task_id"):
         nxt.append(f"paas logs {app} -e {env} --task {task['task_id']}")
     nxt.append(f"paas deployments show {deployment_id}")
-    if task and task.get("kind") == "release":
-        nxt.append(f"paas run {app} -e {env} -- <command>   (try the release command by hand)")
+    if task and task.get("kind") == "release" and task.get("command"):
+        import shlex
+
+        nxt.append(f"paas run {app} -e {env} -- {shlex.join(task['command'])}   (the release command, by hand)")
     return {
         "reason": d.error or d.rollback_reason,
         "failed_tasks": len([s for s in stops if s.get("kind") != "release"]),
         "task": None if task is None else {
-            k: task.get(k) for k in ("task_id", "task_arn", "process", "release", "kind", "stop_code",
+            k: task.get(k) for k in ("task_id", "task_arn", "process", "release", "kind", "command", "stop_code",
                                      "stopped_reason", "exit_code", "container_reason", "log_tail")},
         "next": nxt,
     }

@@ -108,10 +108,11 @@ def start(driver: Driver, p: Prepared, run: TaskRunRecord, task_definition_arn: 
     spec = TaskRunSpec(
         cluster=p.env.cluster, task_definition=task_definition_arn, container_name=p.process, command=p.command,
         subnets=tuple(p.env.subnets), security_groups=tuple(p.env.security_groups) + ((sg,) if sg else ()),
-        started_by=names.run_started_by(run.id), assign_public_ip=p.env.assign_public_ip, cpu=p.cpu,
+        started_by=names.run_started_by(p.app.name, p.env.name, run.id, run.created_at.isoformat()),
+        assign_public_ip=p.env.assign_public_ip, cpu=p.cpu,
         memory=p.memory, tags={"paas:app": p.app.name, "paas:env": p.env.name, "paas:process": p.process,
                                "paas:release": str(p.task_version)})
-    call = driver.run_task(spec, f"paas-run-{run.id}")
+    call = driver.run_task(spec, spec.started_by)
     return call.result["task_arn"], outputs.get("LogGroupName") or names.log_group_name(p.app.name, p.env.name)
 
 
