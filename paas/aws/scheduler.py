@@ -30,7 +30,6 @@ from botocore.exceptions import ClientError
 from paas.aws import ownership
 from paas.aws.api import Api, rid
 from paas.aws.driver import Call
-from paas.aws.errors import error_code
 from paas.aws.ownership import tag_dict
 from paas.domain.errors import PermanentError
 from paas.domain.observed import ScheduleState
@@ -153,17 +152,15 @@ class Scheduler:
         params = dict(Name=_name("schedule", spec.name), GroupName=spec.group, ScheduleExpression=spec.expression,
                       FlexibleTimeWindow={"Mode": "OFF"}, State="ENABLED", Target=target(spec),
                       ClientToken=client_token(token), Description=f"paas job {spec.name}")
-        operation = "CreateSchedule" if create else "UpdateSchedule"
-        try:
-            resp = self.api.call("scheduler", operation, allow=("ConflictException",) if create else (), **params)
-        except ClientError as e:
-            if error_code(e) != "ConflictException":  # pragma: no cover - only allowed codes come back raw
-                raise
-            # created by an earlier attempt whose record was lost: make it what is wanted now
-            operation = "UpdateSchedule"
-            resp = self.api.call("scheduler", operation, **params)
-        return Call(f"scheduler:{operation}", rid(resp), {"schedule": spec.name, "arn": resp.get("ScheduleArn"),
-                                                          "task_definition": spec.task_definition})
+        result = {"schedule": spec.name, "task_definition": spec.task_definition}
+        if create:
+            try:
+                resp = self.api.call("scheduler", "CreateSchedule", allow=("ConflictException",), **params)
+                return Call("scheduler:CreateSchedule", rid(resp), {**result, "arn": resp.get("ScheduleArn")})
+            except ClientError:
+                pass  # only ConflictException comes back raw: an earlier attempt created it; update it
+        resp = self.api.call("scheduler", "UpdateSchedule", **params)
+        return Call("scheduler:UpdateSchedule", rid(resp), {**result, "arn": resp.get("ScheduleArn")})
 
     def delete_schedule(self, group: str, name: str, *, owner: Mapping[str, str] | None, token: str) -> Call:
         found = self._group(group)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any, Callable
 
 from paas.aws.driver import Driver, LogEvent
@@ -253,6 +252,3 @@ def stop(driver: Driver, listing: TaskRunListing, cluster: str, actor: str) -> s
                      owner={"paas:app": listing.app, "paas:env": listing.environment})
     return t.task_arn
 
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
