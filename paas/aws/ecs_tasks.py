@@ -16,9 +16,11 @@ of the same task definition as the earlier attempt's; only then RunTask, with th
 definition's ``paas:*`` tags (``propagateTags``), so `stop_task` can check who owns a task.
 
 Emulator (moto 5.2) gaps: RunTask ignores ``clientToken`` and ``propagateTags`` (the ``startedBy``
-lookup covers the first; the devstack keeps the definition's tags off the task, so `stop_task`
-falls back to the task definition's tags); moto's own tasks never stop (the devstack's data plane
-runs them, paas/devstack/standalone.py).
+lookup covers the first; tasks carry no tags, so `stop_task` falls back to the task definition's
+tags); DescribeTasks leaves an unknown task out without the ``MISSING`` failure AWS reports (an
+ARN that comes back neither way is taken as missing); task ids are UUIDs, not AWS's 32 hex
+digits; moto's own tasks never stop (the devstack's data plane runs them,
+paas/devstack/standalone.py).
 """
 
 from __future__ import annotations
@@ -103,9 +105,12 @@ class Tasks:
             resp = self.api.call("ecs", "DescribeTasks", cluster=cluster, tasks=list(chunk), **extra)
             for t in resp.get("tasks") or []:
                 out[t["taskArn"]] = task_state(t)
-            for f in resp.get("failures") or []:
-                arn = f.get("arn") or ""
-                if arn and arn not in out and f.get("reason") == "MISSING":
+            missing = {f.get("arn") for f in resp.get("failures") or [] if f.get("reason") == "MISSING"}
+            # moto answers an unknown task with neither a task nor a failure: missing too
+            missing |= {a for a in chunk if a not in out and not any(f.get("arn") == a for f in
+                                                                      resp.get("failures") or [])}
+            for arn in missing:
+                if arn and arn not in out:
                     out[arn] = TaskState(arn=arn, task_definition="", last_status="MISSING",
                                          desired_status="MISSING")
         return out

@@ -35,6 +35,7 @@ from paas.planner.desired import reusable_task_version
 from paas.service.catalog import get_app, require_app_env
 
 LOG_LINES = 10
+MISSING_GRACE = 30.0  # ECS is eventually consistent: a task just started may not be listed yet
 
 
 @dataclass(frozen=True)
@@ -168,18 +169,21 @@ def follow_task(driver: Driver, cluster: str, task_arn: str, group: str, stream:
     """Print the task's lines as they arrive until it stops; (its final state, its last lines).
 
     After STOPPED the stream is read once more `settle` seconds later: awslogs delivers a
-    container's last lines shortly after it exits.
+    container's last lines shortly after it exits. A task ECS does not list for `MISSING_GRACE`
+    seconds of polling is taken as gone.
     """
     seen: set[str] = set()
     since = 0
     lines: list[str] = []
+    missing_for = 0.0
     while True:
         t = driver.task_states(cluster, [task_arn]).get(task_arn)
         for e in stream_logs(driver, group, stream, since, seen):
             since = max(since, e.timestamp)
             lines.append(e.message)
             on_line(e)
-        if t is not None and (t.stopped or t.last_status == "MISSING"):
+        missing_for = missing_for + interval if t is not None and t.last_status == "MISSING" else 0.0
+        if t is not None and (t.stopped or missing_for > MISSING_GRACE):
             sleep(settle)
             for e in stream_logs(driver, group, stream, since, seen):
                 lines.append(e.message)
