@@ -32,6 +32,9 @@ class _RunCommand(click.Command):
             args = args[:i]
         return super().parse_args(ctx, args)
 
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return [*super().collect_usage_pieces(ctx), "-- CMD [ARGS]..."]
+
 
 def _poll() -> float:
     from paas.settings import Durations

@@ -58,14 +58,30 @@ def _schedules(stack, app):
     return {s["Name"]: sch.get_schedule(GroupName=group, Name=s["Name"]) for s in listed}
 
 
-def _wait(what, check, timeout=40.0):
+def _wait(what, check, timeout=60.0, stack=None, app=None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         got = check()
         if got:
             return got
         time.sleep(0.2)
-    pytest.fail(f"{what} within {timeout:.0f}s")
+    seen = ""
+    if stack is not None:
+        hist = stack.paas("history", app, "--json").json()
+        seen = (f"; jobs: {stack.paas('jobs', app, '--json').out}; schedules: {list(_schedules(stack, app))}; "
+                f"last events: {[(e['kind'], e['message']) for e in stack.events(hist[0]['deployment_id'])][-8:]}; "
+                f"queue: {_queue(stack)}")
+    pytest.fail(f"{what} within {timeout:.0f}s{seen}")
+
+
+def _queue(stack):
+    from paas.db.sql import connect
+
+    db = connect(stack.db_url)
+    try:
+        return [dict(r) for r in db.all("SELECT run_after, attempts, last_error, lease_owner FROM work_queue")]
+    finally:
+        db.close()
 
 
 def _td(stack, app, version):
@@ -122,13 +138,15 @@ def test_jobs_are_scheduled_on_each_release_removed_with_paas_toml_and_restored_
     r = stack.paas("deploy", app, "--image", f"{image}:3", "--manifest", _manifest(stack, ONE_JOB, "one.toml"),
                    "--wait")
     assert r.code == 0, r.out + r.err
-    sch = _wait("report removed", lambda: (s := _schedules(stack, app)) and set(s) == {"cleanup"} and s)
+    sch = _wait("report removed", lambda: (s := _schedules(stack, app)) and set(s) == {"cleanup"} and s,
+                stack=stack, app=app)
     assert sch["cleanup"]["ScheduleExpression"] == "cron(30 4 * * ? *)"
     _wait("paas jobs agreeing", lambda: set(_jobs(stack, app)) == {"cleanup"})
     # a rollback to v2 restores v2's jobs, on v2's task definition
     assert stack.paas("rollback", app, "--to", "v2", "--wait").code == 0
     sch = _wait("v2's jobs back", lambda: (s := _schedules(stack, app)) and set(s) == {"report", "cleanup"} and all(
-        x["Target"]["EcsParameters"]["TaskDefinitionArn"] == _td(stack, app, 2) for x in s.values()) and s)
+        x["Target"]["EcsParameters"]["TaskDefinitionArn"] == _td(stack, app, 2) for x in s.values()) and s,
+                stack=stack, app=app)
     assert sch["cleanup"]["ScheduleExpression"] == "cron(0 3 * * ? *)"
     dep = stack.paas("history", app, "--json").json()[0]["deployment_id"]
     assert any(e["kind"] == "jobs" and "report" in e["message"] for e in stack.events(dep))

@@ -142,3 +142,22 @@ def test_run_before_any_deploy_says_so(stack):
     app = stack.app()
     r = stack.paas("run", app, "--", "ls")
     assert r.code == 2 and "no live release" in r.err
+
+
+def test_a_task_stopped_by_someone_else_exits_1_with_the_reason(stack):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    app, _ = _deployed(stack, run_seconds=3600)
+    proc = subprocess.Popen([sys.executable, "-m", "paas.cli.main", "run", app, "--", "sleep", "infinity"],
+                            cwd=str(ROOT), env={**os.environ, "PAAS_LOG_POLL": "0.2"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    run = wait_for("the run to start its task", lambda: (r := _runs(stack, app)) and r[0]["task_id"] and r[0])
+    assert stack.paas("tasks", "stop", app, str(run["run_id"])).code == 0
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert f"task {run['task_id']} stopped: stopped by tester@test (paas tasks stop)" in err
+    assert _runs(stack, app)[0]["state"] == "stopped"
