@@ -128,7 +128,6 @@ def _follow(deployment_id: int, as_json: bool, interval: float, timeout: float |
                 status.clear()
                 rid = f"  (request {e.aws_request_id})" if e.aws_request_id else ""
                 click.echo(f"{e.at.astimezone().strftime('%H:%M:%S')}  {e.kind:<16} {e.message}{rid}", err=True)
-                status.last = None
             if dep.state in DONE:
                 break
             elapsed = time.monotonic() - started

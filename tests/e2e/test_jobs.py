@@ -55,7 +55,13 @@ def _schedules(stack, app):
         listed = sch.list_schedules(GroupName=group)["Schedules"]
     except sch.exceptions.ResourceNotFoundException:
         return {}
-    return {s["Name"]: sch.get_schedule(GroupName=group, Name=s["Name"]) for s in listed}
+    out = {}
+    for s in listed:
+        try:
+            out[s["Name"]] = sch.get_schedule(GroupName=group, Name=s["Name"])
+        except sch.exceptions.ResourceNotFoundException:
+            pass  # the worker deleted it between the two calls
+    return out
 
 
 def _wait(what, check, timeout=60.0, stack=None, app=None):
