@@ -124,7 +124,8 @@ def _jobs(driver: Driver, d: Desired, obs: Observed) -> Observed:
     schedules = driver.schedules(group) if exists else {}
     manifest = d.current.manifest
     seen: list[TaskState] = []
-    for p in sorted({manifest.task_process(j.process) for j in manifest.jobs.values()}):
+    scheduled = {manifest.task_process(j.process) for j in manifest.jobs.values() if j.name in schedules}
+    for p in sorted(scheduled):  # no schedule, no run to look for
         fam = family(d.app, d.env.name, p)
         arns = [a for status in ("RUNNING", "STOPPED") for a in driver.list_tasks(d.env.cluster, family=fam,
                                                                                     status=status)]

@@ -175,3 +175,28 @@ def test_the_target_runs_the_task_definition_with_the_jobs_overrides(aws_env, dr
     assert (ecs["TaskDefinitionArn"], ecs["LaunchType"], ecs["TaskCount"], ecs["PropagateTags"]) == (
         "arn:td:1", "FARGATE", 1, "TASK_DEFINITION")
     assert ecs["NetworkConfiguration"]["awsvpcConfiguration"]["AssignPublicIp"] == "DISABLED"
+
+
+def test_watching_tasks_costs_no_aws_call_when_nothing_needs_watching(aws_env, driver):
+    """An app without open runs, failed tasks in flight or jobs pays nothing for this feature."""
+    from dataclasses import replace
+
+    from paas.domain.manifest import parse_manifest
+    from paas.reconciler.task_watch import observe_tasks
+    from tests.test_planner import deployment, desired, observed, release
+
+    v1 = release(1)
+    for d in (desired(current=v1), desired(active=deployment(release(2)), current=v1)):
+        o = observed(d, v1)
+        before = dict(driver.call_counts())
+        assert observe_tasks(driver, d, o) is o
+        assert driver.call_counts() == before
+    # with jobs, the schedule group is read (and nothing else when it does not exist yet)
+    with_jobs = replace(v1, manifest=parse_manifest('[jobs.x]\nschedule = "rate(1 hour)"\ncommand = "x"'))
+    d = desired(current=with_jobs)
+    d = replace(d, env=replace(d.env, cluster=aws_env.cluster))
+    before = dict(driver.call_counts())
+    seen = observe_tasks(driver, d, observed(d, with_jobs))
+    sent = {k: n - before.get(k, 0) for k, n in driver.call_counts().items() if n != before.get(k, 0)}
+    assert seen.schedule_group is False and seen.schedules == {}
+    assert set(sent) == {"scheduler:GetScheduleGroup"}
