@@ -141,6 +141,8 @@ DURATIONS: tuple[tuple[str, str, float, bool], ...] = (
     ("PAAS_METRIC_PERIOD", "metric_period", 60.0, True),
     ("PAAS_STACK_POLL", "stack_poll", 5.0, True),
     ("PAAS_GC_INTERVAL", "gc_interval", 3600.0, True),
+    ("PAAS_JOBS_POLL", "jobs_poll", 300.0, True),  # how often a steady app with jobs looks for their runs
+    ("PAAS_LOG_POLL", "log_poll", 1.0, True),  # how often `paas run` and `paas logs -f` poll (interactive)
 )
 
 
@@ -158,6 +160,8 @@ class Durations:
     metric_period: float
     stack_poll: float
     gc_interval: float
+    jobs_poll: float
+    log_poll: float
 
     def __init__(self) -> None:
         for name, attr, default, positive in DURATIONS:

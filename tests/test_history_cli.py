@@ -123,7 +123,8 @@ def test_deployments_show_json(paas, story):
                                                             "current_step", "superseded_by_id", "events"}
     assert d["release_kind"] == "rollback" and d["rollback"] is None and d["steering"] == []
     assert d["requested"] == {"canary_steps": None, "pause_at": None, "bake_seconds": None,
-                              "step_deadline_seconds": None}
+                              "step_deadline_seconds": None, "run_release_phase": None}
+    assert d["failure"] is None  # nothing failed
     ev = d["events"]
     assert [e["kind"] for e in ev] == ["requested"] and ev[0]["data"]["rollback_to"] == 1
     assert set(ev[0]) == {"id", "at", "kind", "step", "message", "data", "aws_request_id", "fencing_token", "actor"}

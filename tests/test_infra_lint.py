@@ -69,6 +69,19 @@ CASES = {
     "no ALB security group, no load balancer output": (SEVERAL_WEB, {"alb_security_group": None,
                                                                      "load_balancer_arn": None}),
     "longest log retention": (SEVERAL_WEB, {"log_retention_days": max(LOG_RETENTION_CHOICES)}),
+    "scheduled jobs on two processes": (parse_manifest("""
+[processes.web]
+port = 8080
+[processes.worker]
+command = "celery worker"
+[jobs.nightly]
+schedule = "cron(0 3 * * ? *)"
+command = "report --daily"
+[jobs.sweep]
+schedule = "rate(15 minutes)"
+command = "sweep"
+process = "worker"
+"""), {}),
     "shortest log retention": (SEVERAL_WEB, {"log_retention_days": min(LOG_RETENTION_CHOICES)}),
 }
 

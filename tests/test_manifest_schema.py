@@ -57,6 +57,10 @@ GOOD = [
     "host = \"api.example.com\"",
     "[routing]\npaths = [\"/a/*\", \"/b/*\"]\nhost = \"*.example.com\"",
     "[strategy]\ndefault = \"blue-green\"\nbake = 300\nstep_deadline = \"15m\"\nmin_requests = 0",
+    "[release]\ncommand = \"manage migrate\"\ntimeout = \"10m\"",
+    "[processes.web]\nport = 80\n[processes.worker]\n[release]\ncommand = \"migrate\"\nprocess = \"worker\"\n"
+    "[jobs.nightly]\nschedule = \"cron(0 3 * * ? *)\"\ncommand = \"report\"\nprocess = \"worker\"\n"
+    "cpu = 512\nmemory = 1024\n[jobs.sweep]\nschedule = \"rate(15 minutes)\"\ncommand = \"sweep\"",
 ]
 
 # (document, what is wrong): both the schema and the parser refuse
@@ -91,6 +95,15 @@ BAD = [
     ("[strategy]\nmax_5xx_rate = 2", "rate above 1"),
     ("[strategy]\nmin_requests = 9223372036854775807", "int64 max"),
     ("\n".join(f"[processes.p{i}]" for i in range(21)), "21 processes"),
+    ("[release]\nprocess = \"web\"", "release without a command"),
+    ("[release]\ncommand = \"x\"\ntimeout = 0", "release timeout below 1s"),
+    ("[release]\ncommand = \"x\"\nretries = 3", "unknown release key"),
+    ("[jobs.Nightly]\nschedule = \"rate(1 hour)\"\ncommand = \"x\"", "job name"),
+    ("[jobs.nightly]\ncommand = \"x\"", "job without a schedule"),
+    ("[jobs.nightly]\nschedule = \"rate(1 hour)\"", "job without a command"),
+    ("[jobs.nightly]\nschedule = \"at(2026-12-01T00:00:00)\"\ncommand = \"x\"", "one-time schedule"),
+    ("[jobs.nightly]\nschedule = \"rate(1 hour)\"\ncommand = \"x\"\ncpu = 300", "job cpu"),
+    ("\n".join(f"[jobs.j{i}]\nschedule = \"rate(1 hour)\"\ncommand = \"x\"" for i in range(51)), "51 jobs"),
 ]
 
 # the parser refuses, the schema cannot tell (see manifest_schema.NOT_EXPRESSED)
@@ -102,6 +115,11 @@ PARSER_ONLY = [
     "[processes.web]\nport = 80\n[processes.api]\nport = 81",
     "[processes.web]\ncommand = \"sh -c 'x\"",
     "[processes.web]\ncpu = 256.0",
+    "[jobs.nightly]\nschedule = \"rate(2 hour)\"\ncommand = \"x\"",
+    "[jobs.nightly]\nschedule = \"cron(0 3 * * * *)\"\ncommand = \"x\"",
+    "[jobs.nightly]\nschedule = \"rate(1 hour)\"\ncommand = \"x\"\nprocess = \"worker\"",
+    "[release]\ncommand = \"x\"\nprocess = \"worker\"",
+    "[jobs.nightly]\nschedule = \"rate(1 hour)\"\ncommand = \"x\"\ncpu = 1024",
 ]
 
 

@@ -207,6 +207,15 @@ CLI_FORBIDDEN = [
     "UPDATE releases SET known_good_at = now()",
     "DELETE FROM deployment_requests",
     "UPDATE deployment_requests SET actor = 'x'",
+    # task runs: only its own one-off runs, never a worker's record, never history rewritten
+    "INSERT INTO task_runs (app_id, environment_id, kind, deployment_id, process, actor) "
+    "SELECT app_id, environment_id, 'release', id, 'web', 'x' FROM deployments LIMIT 1",
+    "INSERT INTO task_runs (app_id, environment_id, kind, process, actor, stopped_at, exit_code) "
+    "SELECT id, (SELECT min(id) FROM environments), 'run', 'web', 'x', now(), 0 FROM apps LIMIT 1",
+    "UPDATE task_runs SET actor = 'someone else'",
+    "DELETE FROM task_runs",
+    "INSERT INTO job_schedules (app_id, environment_id, job, expression, task_definition) "
+    "SELECT id, (SELECT min(id) FROM environments), 'j', 'rate(1 hour)', 'arn' FROM apps LIMIT 1",
 ]
 
 WORKER_FORBIDDEN = [
@@ -227,6 +236,11 @@ WORKER_FORBIDDEN = [
     "DELETE FROM deployments",
     "UPDATE config_versions SET vars = '{}'",
     "INSERT INTO apps (name) VALUES ('sneaky')",
+    # who ran what is the CLI's to record
+    "INSERT INTO task_runs (app_id, environment_id, kind, process, actor) "
+    "SELECT id, (SELECT min(id) FROM environments), 'run', 'web', 'forged' FROM apps LIMIT 1",
+    "UPDATE task_runs SET command = '{rm,-rf}'",
+    "DELETE FROM task_runs",
 ]
 
 
@@ -308,3 +322,64 @@ def test_cli_login_can_steer(pending_and_running, db_url, login_role):
             assert steering.cancel_pending(db, dep, "alice", "cancelled before it started")
     finally:
         conn.close()
+
+
+def _a_run(conn) -> int:
+    return _q(conn, "INSERT INTO task_runs (app_id, environment_id, kind, release_id, process, command, actor) "
+                    "SELECT app_id, environment_id, 'run', id, 'web', '{manage,migrate}', 'alice' FROM releases "
+                    "LIMIT 1 RETURNING id")[0][0]
+
+
+def test_the_cli_records_its_runs_and_a_worker_their_end_and_history_stays(pending_and_running, db_url, login_role):
+    cli = _login_as(db_url, login_role, "paas_cli")
+    try:
+        run = _a_run(cli)
+        assert _q(cli, f"UPDATE task_runs SET task_arn = 'arn:aws:ecs:r:1:task/c/t{run}' WHERE id = {run}") == 1
+    finally:
+        cli.close()
+    admin = psycopg2.connect(db_url)
+    admin.autocommit = True
+    try:
+        admin.cursor().execute(f"REVOKE paas_cli FROM {login_role}")
+    finally:
+        admin.close()
+    worker = _login_as(db_url, login_role, "paas_worker")
+    try:
+        assert _q(worker, f"UPDATE task_runs SET stopped_at = now(), exit_code = 3, log_tail = '{{boom}}' "
+                          f"WHERE id = {run}") == 1
+        assert _q(worker, "INSERT INTO task_runs (app_id, environment_id, kind, job, process, actor, task_arn) "
+                          "SELECT app_id, environment_id, 'job', 'report', 'web', 'EventBridge Scheduler', 'arn:j' "
+                          "FROM releases LIMIT 1") == 1
+        assert _q(worker, "INSERT INTO job_schedules (app_id, environment_id, job, expression, task_definition) "
+                          "SELECT app_id, environment_id, 'report', 'rate(1 hour)', 'arn:td' FROM releases "
+                          "LIMIT 1") == 1
+        # a stopped run is history: row-level security hides it from updates, the trigger backs it up
+        assert _q(worker, f"UPDATE task_runs SET exit_code = 0 WHERE id = {run}") == 0
+    finally:
+        worker.close()
+    owner = psycopg2.connect(db_url)
+    owner.autocommit = True
+    try:
+        for stmt in (f"UPDATE task_runs SET exit_code = 0 WHERE id = {run}",
+                     f"UPDATE task_runs SET actor = 'mallory' WHERE id = {run}", "DELETE FROM task_runs"):
+            with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                _q(owner, stmt)
+        assert _q(owner, f"SELECT exit_code, actor FROM task_runs WHERE id = {run}") == [(3, "alice")]
+    finally:
+        owner.close()
+
+
+def test_readonly_reads_the_task_runs_view_only(roles, db_url, login_role):
+    admin = psycopg2.connect(db_url)
+    admin.autocommit = True
+    _a_run(admin)
+    admin.cursor().execute(f"GRANT paas_readonly TO {login_role}")
+    admin.close()
+    ro = _as(db_url, login_role)
+    try:
+        assert _q(ro, "SELECT app, kind, command, actor, state FROM paas_task_runs") == [
+            ("checkout", "run", "manage migrate", "alice", "running")]
+        with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+            _q(ro, "SELECT * FROM task_runs")
+    finally:
+        ro.close()

@@ -44,7 +44,7 @@ _IAM_PREFIX = {"elbv2": "elasticloadbalancing", "monitoring": "cloudwatch"}
 SERVICE_IDS = {
     "ecs": "ecs", "elastic-load-balancing-v2": "elbv2", "cloudformation": "cloudformation",
     "cloudwatch": "cloudwatch", "ssm": "ssm", "ecr": "ecr", "sts": "sts",
-    "secrets-manager": "secretsmanager",
+    "secrets-manager": "secretsmanager", "cloudwatch-logs": "logs", "scheduler": "scheduler",
 }
 
 

@@ -9,6 +9,9 @@ ecs_task_definitions   task definitions by ``paas:release`` tag
 ecs_services.py        services (batches of 10), tasks (batches of 100)
 elbv2.py               target health, listener-rule weights
 cloudwatch.py          ALB metrics (batches of 500)
+ecs_tasks.py           one-off tasks: RunTask by startedBy, DescribeTasks (100), StopTask
+logs.py                task logs: FilterLogEvents (paged), GetLogEvents
+scheduler.py           job schedules and their owner-tagged group
 secrets.py             secret values
 ecr.py                 image digests
 =====================  ====================================================
@@ -25,15 +28,18 @@ from __future__ import annotations
 from paas.aws.api import Api
 from paas.aws.cloudformation import CloudFormation, capabilities, cfn_token, parse_infra
 from paas.aws.cloudwatch import CloudWatch
-from paas.aws.driver import Call, MetricQuery, Owner
+from paas.aws.driver import Call, LogEvent, MetricQuery, Owner
 from paas.aws.ecr import Ecr
 from paas.aws.ecs_services import Services, ecs_client_token
 from paas.aws.ecs_task_definitions import TaskDefinitions
+from paas.aws.ecs_tasks import Tasks
+from paas.aws.logs import Logs
+from paas.aws.scheduler import Scheduler
 from paas.aws.elbv2 import Elbv2
 from paas.aws.secrets import Secrets
 from paas.aws.session import AwsClients
-from paas.domain.observed import ListenerRuleState, ServiceState, StackState, TargetHealth
-from paas.domain.specs import ServiceSpec, StackSpec, TaskDefSpec
+from paas.domain.observed import ListenerRuleState, ScheduleState, ServiceState, StackState, TargetHealth, TaskState
+from paas.domain.specs import ScheduleSpec, ServiceSpec, StackSpec, TaskDefSpec, TaskRunSpec
 
 __all__ = ["BotoDriver", "capabilities", "cfn_token", "ecs_client_token", "parse_infra"]
 
@@ -53,6 +59,9 @@ class BotoDriver:
         self.cloudwatch = CloudWatch(self.api)
         self.secrets = Secrets(self.api)
         self.ecr = Ecr(self.api)
+        self.tasks = Tasks(self.api)
+        self.logs = Logs(self.api)
+        self.scheduler = Scheduler(self.api)
 
     # accounting
     def call_counts(self) -> dict[str, int]:
@@ -110,6 +119,46 @@ class BotoDriver:
 
     def describe_tasks(self, cluster: str, task_arns: list[str]) -> list[dict]:
         return self.services.describe_tasks(cluster, task_arns)
+
+    # ECS tasks
+    def run_task(self, spec: TaskRunSpec, client_token: str) -> Call:
+        return self.tasks.run_task(spec, client_token)
+
+    def task_states(self, cluster: str, task_arns: list[str]) -> dict[str, TaskState]:
+        return self.tasks.task_states(cluster, task_arns)
+
+    def list_tasks(self, cluster: str, *, family: str | None = None, service: str | None = None,
+                   started_by: str | None = None, status: str = "RUNNING") -> list[str]:
+        return self.tasks.list_tasks(cluster, family=family, service=service, started_by=started_by, status=status)
+
+    def stop_task(self, cluster: str, task_arn: str, reason: str, *, owner: Owner | None = None) -> Call:
+        return self.tasks.stop_task(cluster, task_arn, reason, owner=owner)
+
+    # CloudWatch Logs
+    def log_events(self, group: str, *, streams: list[str] | None = None, prefix: str | None = None,
+                   start_ms: int | None = None, end_ms: int | None = None,
+                   max_events: int = 100_000) -> list[LogEvent]:
+        return self.logs.filter_events(group, streams=streams, prefix=prefix, start_ms=start_ms, end_ms=end_ms,
+                                       max_events=max_events)
+
+    def log_tail(self, group: str, stream: str, lines: int = 10) -> list[str]:
+        return self.logs.tail(group, stream, lines)
+
+    # EventBridge Scheduler
+    def schedule_group_exists(self, name: str) -> bool:
+        return self.scheduler.group_exists(name)
+
+    def ensure_schedule_group(self, name: str, owner: Owner) -> Call:
+        return self.scheduler.ensure_group(name, owner)
+
+    def schedules(self, group: str) -> dict[str, ScheduleState]:
+        return self.scheduler.schedules(group)
+
+    def put_schedule(self, spec: ScheduleSpec, *, create: bool, token: str) -> Call:
+        return self.scheduler.put_schedule(spec, create=create, token=token)
+
+    def delete_schedule(self, group: str, name: str, *, owner: Owner | None, token: str) -> Call:
+        return self.scheduler.delete_schedule(group, name, owner=owner, token=token)
 
     # ELBv2
     def target_health(self, target_group_arns: list[str]) -> dict[str, TargetHealth]:

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Protocol
 
-from paas.domain.observed import ListenerRuleState, ServiceState, StackState, TargetHealth
-from paas.domain.specs import ServiceSpec, StackSpec, TaskDefSpec
+from paas.domain.observed import ListenerRuleState, ScheduleState, ServiceState, StackState, TargetHealth, TaskState
+from paas.domain.specs import ScheduleSpec, ServiceSpec, StackSpec, TaskDefSpec, TaskRunSpec
 
 
 # ``{"paas:app": ..., "paas:env": ..., "paas:process": ...}``: who asks for a change. Specs carry
@@ -39,6 +39,16 @@ class MetricQuery:
     load_balancer_arn: str
     stat: str  # Sum | p99
     period: int
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    """One CloudWatch Logs event of a task's stream."""
+
+    timestamp: int  # epoch milliseconds
+    message: str
+    stream: str
+    event_id: str
 
 
 class Driver(Protocol):
@@ -66,6 +76,30 @@ class Driver(Protocol):
     def create_service(self, spec: ServiceSpec, token: str) -> Call: ...
     def update_service(self, spec: ServiceSpec) -> Call: ...
     def scale_service(self, cluster: str, name: str, desired: int, *, owner: Owner | None = None) -> Call: ...
+
+    # ECS tasks (paas/aws/ecs_tasks.py)
+    def run_task(self, spec: TaskRunSpec, client_token: str) -> Call:
+        """The task an earlier attempt with the spec's ``startedBy`` started, else RunTask;
+        ``result["task_arn"]``."""
+    def task_states(self, cluster: str, task_arns: list[str]) -> dict[str, TaskState]:
+        """DescribeTasks ≤ 100 a call; a task ECS no longer knows has status ``MISSING``."""
+    def list_tasks(self, cluster: str, *, family: str | None = None, service: str | None = None,
+                   started_by: str | None = None, status: str = "RUNNING") -> list[str]: ...
+    def stop_task(self, cluster: str, task_arn: str, reason: str, *, owner: Owner | None = None) -> Call: ...
+
+    # CloudWatch Logs (paas/aws/logs.py)
+    def log_events(self, group: str, *, streams: list[str] | None = None, prefix: str | None = None,
+                   start_ms: int | None = None, end_ms: int | None = None,
+                   max_events: int = 100_000) -> list[LogEvent]:
+        """FilterLogEvents, every page, oldest first; [] when the group does not exist."""
+    def log_tail(self, group: str, stream: str, lines: int = 10) -> list[str]: ...
+
+    # EventBridge Scheduler (paas/aws/scheduler.py)
+    def schedule_group_exists(self, name: str) -> bool: ...
+    def ensure_schedule_group(self, name: str, owner: Owner) -> Call: ...
+    def schedules(self, group: str) -> dict[str, ScheduleState]: ...
+    def put_schedule(self, spec: ScheduleSpec, *, create: bool, token: str) -> Call: ...
+    def delete_schedule(self, group: str, name: str, *, owner: Owner | None, token: str) -> Call: ...
 
     # ELBv2
     def target_health(self, target_group_arns: list[str]) -> dict[str, TargetHealth]: ...

@@ -39,6 +39,7 @@ STACK_NAME_PREFIX = "paas-"  # paas.domain.specs.stack_name (checked by a test)
 SECRET_NAME_PREFIX = "paas/"  # paas.aws.secrets.secret_name of the CLI's /paas/<env>/<app>/NAME
 ROLE_PATH = "/paas/"  # the task and execution roles of paas/planner/infra_template.py
 LOG_GROUP_PREFIX = "/paas/"  # paas.planner.infra_template.log_group_name
+SCHEDULE_GROUP_PREFIX = "paas"  # paas.domain.names.schedule_group: paas-<app>-<env> or paas_<hash>
 
 ROLE_ARN_RE = re.compile(r"arn:(aws|aws-cn|aws-us-gov):iam::\d{12}:role/[\w+=,.@/-]{1,512}")
 
@@ -59,6 +60,19 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
     "ecs:CreateService": ("ecs:CreateService", "ecs:TagResource"),
     "ecs:UpdateService": ("ecs:UpdateService",),
     "ecs:DescribeTasks": ("ecs:DescribeTasks",),
+    "ecs:ListTasks": ("ecs:ListTasks",),
+    "ecs:RunTask": ("ecs:RunTask", "ecs:TagResource", "iam:PassRole"),
+    "ecs:StopTask": ("ecs:StopTask",),
+    "logs:FilterLogEvents": ("logs:FilterLogEvents",),
+    "logs:GetLogEvents": ("logs:GetLogEvents",),
+    "scheduler:GetScheduleGroup": ("scheduler:GetScheduleGroup",),
+    "scheduler:CreateScheduleGroup": ("scheduler:CreateScheduleGroup", "scheduler:TagResource"),
+    "scheduler:ListTagsForResource": ("scheduler:ListTagsForResource",),
+    "scheduler:ListSchedules": ("scheduler:ListSchedules",),
+    "scheduler:GetSchedule": ("scheduler:GetSchedule",),
+    "scheduler:CreateSchedule": ("scheduler:CreateSchedule", "iam:PassRole"),
+    "scheduler:UpdateSchedule": ("scheduler:UpdateSchedule", "iam:PassRole"),
+    "scheduler:DeleteSchedule": ("scheduler:DeleteSchedule",),
     "elasticloadbalancing:DescribeTargetHealth": ("elasticloadbalancing:DescribeTargetHealth",),
     "elasticloadbalancing:DescribeRules": ("elasticloadbalancing:DescribeRules",),
     "elasticloadbalancing:DescribeTags": ("elasticloadbalancing:DescribeTags",),
@@ -102,6 +116,10 @@ STACK_RESOURCE_ACTIONS: dict[str, tuple[str, ...]] = {
 _STACK = "arn:{partition}:cloudformation:{region}:{account}:stack/" + STACK_NAME_PREFIX + "*/*"
 _SECRET = "arn:{partition}:secretsmanager:{region}:{account}:secret:" + SECRET_NAME_PREFIX + "*"
 _SERVICE = "arn:{partition}:ecs:{region}:{account}:service/*/*"
+_TASK = "arn:{partition}:ecs:{region}:{account}:task/*/*"
+_LOG_GROUPS = "arn:{partition}:logs:{region}:{account}:log-group:" + LOG_GROUP_PREFIX + "*"
+_SCHEDULES = "arn:{partition}:scheduler:{region}:{account}:schedule/" + SCHEDULE_GROUP_PREFIX + "*/*"
+_SCHEDULE_GROUPS = "arn:{partition}:scheduler:{region}:{account}:schedule-group/" + SCHEDULE_GROUP_PREFIX + "*"
 _PAAS_TAGGED = {"Null": {"aws:ResourceTag/paas:app": "false"}}
 SCOPES: dict[str, tuple[tuple[str, ...], dict | None]] = {
     **{a: ((_STACK,), None) for a in (
@@ -113,14 +131,23 @@ SCOPES: dict[str, tuple[tuple[str, ...], dict | None]] = {
     "ecs:DescribeServices": ((_SERVICE,), None),
     "ecs:CreateService": ((_SERVICE,), {"Null": {"aws:RequestTag/paas:app": "false"}}),
     "ecs:UpdateService": ((_SERVICE,), _PAAS_TAGGED),
-    "ecs:DescribeTasks": (("arn:{partition}:ecs:{region}:{account}:task/*/*",), None),
+    "ecs:DescribeTasks": ((_TASK,), None),
+    "ecs:StopTask": ((_TASK,), None),
+    "ecs:RunTask": (("arn:{partition}:ecs:{region}:{account}:task-definition/*:*",), None),
     "ecs:TagResource": (("*",), {"StringEquals": {"ecs:CreateAction": ["CreateService",
-                                                                      "RegisterTaskDefinition"]}}),
+                                                                      "RegisterTaskDefinition", "RunTask"]}}),
+    **{a: ((_LOG_GROUPS,), None) for a in ("logs:FilterLogEvents", "logs:GetLogEvents")},
+    **{a: ((_SCHEDULES,), None) for a in ("scheduler:GetSchedule", "scheduler:CreateSchedule",
+                                           "scheduler:UpdateSchedule", "scheduler:DeleteSchedule")},
+    **{a: ((_SCHEDULE_GROUPS,), None) for a in ("scheduler:GetScheduleGroup", "scheduler:CreateScheduleGroup",
+                                                 "scheduler:ListTagsForResource", "scheduler:TagResource")},
     "elasticloadbalancing:ModifyRule": (
         ("arn:{partition}:elasticloadbalancing:{region}:{account}:listener-rule/app/*/*/*/*",), None),
     "ecr:DescribeImages": (("arn:{partition}:ecr:{region}:{account}:repository/*",), None),
+    # task and execution roles to ECS (task definitions, RunTask); the stack's SchedulerRole to Scheduler
     "iam:PassRole": (("arn:{partition}:iam::{account}:role" + ROLE_PATH + "*",),
-                     {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}),
+                     {"StringEquals": {"iam:PassedToService": ["ecs-tasks.amazonaws.com",
+                                                               "scheduler.amazonaws.com"]}}),
 }
 # when CloudFormation creates the stack's resources with the worker's own permissions
 _STACK_RESOURCE_SCOPES: dict[str, tuple[tuple[str, ...], dict | None]] = {

@@ -48,7 +48,7 @@ from paas.domain.errors import UserError
 if TYPE_CHECKING:
     from paas.aws.boto_driver import BotoDriver
 
-SERVICES = ("ecs", "elbv2", "cloudformation", "cloudwatch", "ssm", "ecr", "sts")
+SERVICES = ("ecs", "elbv2", "cloudformation", "cloudwatch", "ssm", "ecr", "sts", "logs", "scheduler")
 
 CFN_ROLE_ENV = "PAAS_CFN_ROLE_ARN"
 CONNECT_TIMEOUT = 5

@@ -93,8 +93,25 @@ def _check_actor(ctx: click.Context, param: click.Parameter, value: str | None) 
 
 actor_option = click.option("--actor", envvar="PAAS_ACTOR", callback=_check_actor,
                             help="Who is asking, recorded with the request (default: $PAAS_ACTOR, else user@host).")
-wait_option = click.option("--wait", is_flag=True,
-                           help="Follow the deployment until it finishes (exit 0 on success, 1 otherwise).")
+def _wait_timeout(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        from paas.domain import validate as v
+
+        ctx.meta["paas.wait_timeout"] = v.duration(value, "--timeout")
+
+
+def wait_option(f):
+    """--wait (follow the deployment until it finishes) and --timeout (stop following after)."""
+    f = click.option("--timeout", callback=_wait_timeout, expose_value=False, metavar="DURATION",
+                     help="With --wait: stop following after this long, e.g. 15m (the deployment goes on).")(f)
+    return click.option("--wait", is_flag=True,
+                        help="Follow the deployment until it finishes (exit 0 on success, 1 otherwise).")(f)
+
+
+def wait_timeout() -> float | None:
+    """The --timeout of the command being run, if one was given."""
+    ctx = click.get_current_context(silent=True)
+    return ctx.meta.get("paas.wait_timeout") if ctx is not None else None
 verbose_option = click.option("--verbose", "-v", is_flag=True,
                               help="With --wait: also print each AWS request id.")
 

@@ -88,12 +88,15 @@ def history(app, env, limit, since, as_json):
     if as_json:
         print_json(rows)
         return
+    from paas.cli.run import history_cells
+
     print_table(
         [Col("deployment", keep=True), Col("app", keep=True), Col("env", keep=True), Col("release", keep=True),
          Col("image", image=True), Col("strategy", drop=5), Col("state", keep=True, style=state_style),
          Col("actor", drop=3, floor=8), Col("message", drop=2, floor=10), Col("created", drop=4, floor=99),
          Col("took", drop=6, align="right")],
-        [(r["deployment_id"], r["app"], r["environment"], f"v{r['release_version']}", r["image"], r["strategy"],
+        [history_cells(r) if r.get("type") == "run" else
+         (r["deployment_id"], r["app"], r["environment"], f"v{r['release_version']}", r["image"], r["strategy"],
           r["state"], r["actor"], r["message"], r["created_at"], _duration(r["duration_seconds"])) for r in rows],
     )
 
@@ -153,6 +156,11 @@ def deployments_show(deployment_id, as_json):
                    + (f"  (by {e['actor']})" if e.get("actor") and e["kind"].endswith("_requested") else ""))
         if e["aws_request_id"]:
             click.echo(f"  {'':>{10 + KIND_WIDTH}}AWS request {e['aws_request_id']}")
+    if d.get("failure"):
+        from paas.cli.follow import print_failure
+
+        click.echo("why it failed:")
+        print_failure(d["failure"])
 
 
 def _when(ts):
@@ -244,3 +252,8 @@ def _weights(w):
     if not isinstance(w, dict) or not w:
         return None
     return " ".join(f"{k}={val}" for k, val in sorted(w.items()))
+
+
+from paas.cli.watch import deployments_watch  # noqa: E402  (`paas deployments watch ID`)
+
+deployments.add_command(deployments_watch)

@@ -37,6 +37,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "open": ("paas.cli.requests", "open_app"),
     "manifest": ("paas.cli.manifest", "manifest"),
     "completion": ("paas.cli.manifest", "completion"),
+    "run": ("paas.cli.run", "run"),
+    "tasks": ("paas.cli.run", "tasks"),
+    "jobs": ("paas.cli.jobs", "jobs"),
+    "logs": ("paas.cli.logs", "logs"),
+    "watch": ("paas.cli.watch", "watch"),
 }
 
 

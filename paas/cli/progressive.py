@@ -6,7 +6,7 @@ import click
 
 from paas.cli.common import (
     actor_option, actor_or_default, app_argument, env_option, json_option, print_json, resolve_app, transaction,
-    verbose_option, wait_option,
+    verbose_option, wait_option, wait_timeout,
 )
 
 
@@ -68,7 +68,7 @@ def _done(dep, what: str, as_json: bool, wait: bool, verbose: bool = False) -> N
     if wait:
         from paas.cli.follow import follow
 
-        raise SystemExit(follow(dep.id, as_json=as_json, verbose=verbose))
+        raise SystemExit(follow(dep.id, as_json=as_json, verbose=verbose, timeout=wait_timeout()))
 
 
 @click.command()

@@ -14,7 +14,7 @@ import click
 
 from paas.cli.common import (
     Group, actor_option, actor_or_default, app_argument, env_option, json_option, message_option, print_json,
-    print_table, resolve_app, split_app, transaction, verbose_option, wait_option,
+    print_table, resolve_app, split_app, transaction, verbose_option, wait_option, wait_timeout,
 )
 from paas.domain import validate as v
 from paas.domain.errors import UserError
@@ -33,7 +33,7 @@ def _report(req, as_json: bool, wait: bool, verbose: bool = False) -> None:
     if wait:
         from paas.cli.follow import follow
 
-        code = follow(req.deployment_id, as_json=as_json, verbose=verbose)
+        code = follow(req.deployment_id, as_json=as_json, verbose=verbose, timeout=wait_timeout())
         if code == 0 and not as_json:
             _print_urls(req.environment, req.urls)
         raise SystemExit(code)
@@ -273,12 +273,14 @@ def scale(args, env, message, actor, as_json, wait, verbose):
               "current one).")
 @click.option("--with-formation", is_flag=True,
               help="Also restore the target's process counts and sizes (default: keep today's formation).")
+@click.option("--run-release-phase", is_flag=True,
+              help="Run the target's [release] command again before its services change (default: not).")
 @message_option
 @actor_option
 @json_option
 @wait_option
 @verbose_option
-def rollback(app, env, to, with_formation, message, actor, as_json, wait, verbose):
+def rollback(app, env, to, with_formation, run_release_phase, message, actor, as_json, wait, verbose):
     """Roll APP back to an older release (as a new release).
 
     The new release has the older release's image, config and manifest.
@@ -297,7 +299,7 @@ def rollback(app, env, to, with_formation, message, actor, as_json, wait, verbos
     who = actor_or_default(actor)
     with transaction() as db:
         req = do_rollback(db, app, env, actor=who, to_version=to_version, message=message,
-                          with_formation=with_formation)
+                          with_formation=with_formation, run_release_phase=run_release_phase)
     _report(req, as_json, wait, verbose)
 
 

@@ -171,3 +171,15 @@ def store_rule_priorities(db: Db, app_id: int, env_id: int, listener_arn: str, p
 def forget_rule_priorities(db: Db, app_id: int, env_id: int, processes) -> None:
     db.execute("DELETE FROM listener_rules WHERE app_id = %(a)s AND environment_id = %(e)s "
                "AND process = ANY(%(p)s)", a=app_id, e=env_id, p=list(processes))
+
+
+def task_stopped(db: Db, deployment_id: int, message: str, data: dict[str, Any], token: int) -> bool:
+    """A task's stop in the deployment's timeline, once per task: a second insert for the same
+    task ARN (another pass, or a racing worker) is a no-op (`uq_deployment_events_task_stopped`)."""
+    return bool(db.execute(
+        """
+        INSERT INTO deployment_events (deployment_id, kind, message, data, fencing_token)
+        VALUES (%(d)s, 'task_stopped', %(m)s, %(data)s::jsonb, %(tok)s)
+        ON CONFLICT (deployment_id, (data->>'task_arn')) WHERE kind = 'task_stopped' DO NOTHING
+        """,
+        d=deployment_id, m=message, data=jsonb(data), tok=token))

@@ -214,6 +214,7 @@ class Deployment(Base):
     pause_at: Mapped[int | None] = mapped_column(Integer)
     bake_seconds: Mapped[float | None] = mapped_column(Float)
     step_deadline_seconds: Mapped[float | None] = mapped_column(Float)
+    run_release_phase: Mapped[bool | None] = mapped_column(Boolean)  # None: the release kind decides
     # how a rollback is going: rolled_back_to_id is set when it starts
     rollback_started_at: Mapped[datetime | None] = mapped_column(TSTZ)
     rollback_reason: Mapped[str | None] = mapped_column(Text)
@@ -232,7 +233,12 @@ class DeploymentEvent(Base):
     """Append-only: a trigger rejects UPDATE and DELETE (see the first migration)."""
 
     __tablename__ = "deployment_events"
-    __table_args__ = (Index("ix_deployment_events_deployment", "deployment_id", "id"),)
+    __table_args__ = (
+        Index("ix_deployment_events_deployment", "deployment_id", "id"),
+        # a task's stop is in a deployment's timeline once, however many passes see it
+        Index("uq_deployment_events_task_stopped", "deployment_id", text("(data->>'task_arn')"), unique=True,
+              postgresql_where=text("kind = 'task_stopped'")),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"))
@@ -352,3 +358,66 @@ class ListenerRule(Base):
     listener_arn: Mapped[str] = mapped_column(Text)
     priority: Mapped[int] = mapped_column(Integer)
     allocated_at: Mapped[datetime] = mapped_column(TSTZ, server_default=CLOCK)
+
+
+TASK_RUN_KINDS = ("run", "release", "job")
+
+
+class TaskRun(Base):
+    """A task paas started or saw: `paas run`, a release phase, a scheduled job's. History: a
+    trigger keeps who ran what, and a stopped run, unchanged (migration 0006)."""
+
+    __tablename__ = "task_runs"
+    __table_args__ = (
+        ForeignKeyConstraint(["app_id"], ["apps.id"]),
+        ForeignKeyConstraint(["environment_id"], ["environments.id"]),
+        CheckConstraint(_in("kind", TASK_RUN_KINDS), name="kind"),
+        CheckConstraint("(kind = 'job') = (job IS NOT NULL)", name="job_named"),
+        CheckConstraint("(kind = 'release') = (deployment_id IS NOT NULL)", name="release_of_deployment"),
+        Index("ix_task_runs_app_env_created", "app_id", "environment_id", text("created_at DESC")),
+        Index("ix_task_runs_created", text("created_at DESC")),
+        Index("ix_task_runs_open", "app_id", "environment_id",
+              postgresql_where=text("stopped_at IS NULL AND task_arn IS NOT NULL")),
+        Index("uq_task_runs_one_release_phase", "deployment_id", unique=True,
+              postgresql_where=text("kind = 'release'")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    app_id: Mapped[int] = mapped_column(Integer)
+    environment_id: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(Text)
+    release_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"))
+    deployment_id: Mapped[int | None] = mapped_column(ForeignKey("deployments.id"))
+    job: Mapped[str | None] = mapped_column(Text)
+    process: Mapped[str] = mapped_column(Text)
+    command: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    cpu: Mapped[int | None] = mapped_column(Integer)
+    memory: Mapped[int | None] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(Text)
+    task_arn: Mapped[str | None] = mapped_column(Text, unique=True)
+    created_at: Mapped[datetime] = mapped_column(TSTZ, server_default=CLOCK)
+    started_at: Mapped[datetime | None] = mapped_column(TSTZ)
+    stopped_at: Mapped[datetime | None] = mapped_column(TSTZ)
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    stop_code: Mapped[str | None] = mapped_column(Text)
+    stopped_reason: Mapped[str | None] = mapped_column(Text)
+    container_reason: Mapped[str | None] = mapped_column(Text)
+    log_tail: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+
+
+class JobSchedule(Base):
+    """A job's EventBridge Scheduler schedule as a worker last applied it."""
+
+    __tablename__ = "job_schedules"
+    __table_args__ = (
+        ForeignKeyConstraint(["app_id"], ["apps.id"]),
+        ForeignKeyConstraint(["environment_id"], ["environments.id"]),
+    )
+
+    app_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    environment_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job: Mapped[str] = mapped_column(Text, primary_key=True)
+    expression: Mapped[str] = mapped_column(Text)
+    task_definition: Mapped[str] = mapped_column(Text)
+    release_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"))
+    applied_at: Mapped[datetime] = mapped_column(TSTZ, server_default=CLOCK)

@@ -122,6 +122,8 @@ class DeploymentRecord:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    run_release_phase: bool | None
+
 
 @dataclass(frozen=True)
 class SteeringRecord:
@@ -132,3 +134,51 @@ class SteeringRecord:
     kind: str
     actor: str
     requested_at: datetime
+
+
+@dataclass(frozen=True)
+class TaskRunRecord:
+    """One row of `task_runs`: a one-off, release-phase or job task, and how it ended."""
+
+    id: int
+    app_id: int
+    environment_id: int
+    kind: str
+    release_id: int | None
+    deployment_id: int | None
+    job: str | None
+    process: str
+    command: tuple[str, ...]
+    cpu: int | None
+    memory: int | None
+    actor: str
+    task_arn: str | None
+    created_at: datetime
+    started_at: datetime | None
+    stopped_at: datetime | None
+    exit_code: int | None
+    stop_code: str | None
+    stopped_reason: str | None
+    container_reason: str | None
+    log_tail: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TaskRunListing:
+    """A task run as `paas tasks` / `paas history` list it: the row plus names."""
+
+    run: TaskRunRecord
+    app: str
+    environment: str
+    release_version: int | None
+
+
+@dataclass(frozen=True)
+class JobScheduleRecord:
+    app_id: int
+    environment_id: int
+    job: str
+    expression: str
+    task_definition: str
+    release_id: int | None
+    applied_at: datetime

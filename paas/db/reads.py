@@ -155,3 +155,41 @@ def in_flight_history(db: Db, app_id: int, env_id: int) -> tuple[HistoryRecord, 
 
 def release_version_of(db: Db, release_id: int) -> int:
     return db.scalar("SELECT version FROM releases WHERE id = %(i)s", i=release_id)
+
+
+def live_release_id(db: Db, app_id: int, env_id: int) -> int | None:
+    """The id of the release app+env runs now (`paas_live_releases`)."""
+    return db.scalar("SELECT release_id FROM paas_live_releases WHERE app_id = %(a)s AND environment_id = %(e)s",
+                     a=app_id, e=env_id)
+
+
+# --- following a deployment (--wait, paas watch) ----------------------------------------------------
+
+def claim_state(db: Db, app_id: int, env_id: int) -> tuple[bool, bool]:
+    """(a worker holds the app+env's queue row now, a deployment of it is in progress)."""
+    r = db.one(
+        """
+        SELECT EXISTS (SELECT 1 FROM work_queue w WHERE w.app_id = %(a)s AND w.environment_id = %(e)s
+                          AND w.lease_owner IS NOT NULL AND w.lease_expires_at > now()) AS leased,
+               EXISTS (SELECT 1 FROM deployments d WHERE d.app_id = %(a)s AND d.environment_id = %(e)s
+                          AND d.state = 'in_progress') AS in_progress
+        """,
+        a=app_id, e=env_id)
+    return bool(r.leased), bool(r.in_progress)
+
+
+def latest_deployment_id(db: Db, app_id: int, env_id: int) -> int | None:
+    """The deployment in flight (in progress first, else the newest pending), else the newest."""
+    return db.scalar(
+        """
+        SELECT id FROM deployments WHERE app_id = %(a)s AND environment_id = %(e)s
+         ORDER BY (state = 'in_progress') DESC, (state = 'pending') DESC, id DESC LIMIT 1
+        """,
+        a=app_id, e=env_id)
+
+
+def task_stops(db: Db, deployment_id: int) -> list[EventRecord]:
+    """The deployment's `task_stopped` events, in the order recorded."""
+    return [of(EventRecord, r) for r in db.all(
+        "SELECT id, at, kind, step, message, data, aws_request_id, fencing_token, actor FROM deployment_events "
+        "WHERE deployment_id = %(i)s AND kind = 'task_stopped' ORDER BY id", i=deployment_id)]

@@ -204,15 +204,16 @@ def insert_release(db: Db, app_id: int, env_id: int, *, kind: str, image: str, r
 def insert_deployment(db: Db, app_id: int, env_id: int, release_id: int, version: int, *, kind: str,
                       image: str, strategy: str, actor: str, message: str | None,
                       canary_steps: list[int] | None = None, pause_at: int | None = None,
-                      requested: dict[str, Any] | None = None) -> tuple[int, list[int]]:
+                      requested: dict[str, Any] | None = None,
+                      run_release_phase: bool | None = None) -> tuple[int, list[int]]:
     """The deployment with everything it implies, in one statement: pending ones superseded (and
     their events), its own `requested` event, the NOTIFY. Returns (id, superseded ids)."""
     row = db.one(
         """
         WITH dep AS (
             INSERT INTO deployments (app_id, environment_id, release_id, strategy, actor, message,
-                                     canary_steps, pause_at)
-            VALUES (%(a)s, %(e)s, %(r)s, %(s)s, %(actor)s, %(msg)s, %(steps)s, %(pause)s) RETURNING id
+                                     canary_steps, pause_at, run_release_phase)
+            VALUES (%(a)s, %(e)s, %(r)s, %(s)s, %(actor)s, %(msg)s, %(steps)s, %(pause)s, %(rrp)s) RETURNING id
         ), sup AS (
             UPDATE deployments SET state = 'superseded', finished_at = clock_timestamp(),
                    superseded_by_id = (SELECT id FROM dep)
@@ -235,7 +236,7 @@ def insert_deployment(db: Db, app_id: int, env_id: int, release_id: int, version
                pg_notify(%(chan)s, %(key)s) AS notified
         """,
         a=app_id, e=env_id, r=release_id, s=strategy, actor=actor, msg=message, v=version,
-        steps=list(canary_steps) if canary_steps else None, pause=pause_at,
+        steps=list(canary_steps) if canary_steps else None, pause=pause_at, rrp=run_release_phase,
         what=f"{kind} of v{version} requested ({strategy})",
         data=jsonb({"kind": kind, "image": image, **(requested or {})}),
         chan=queue.CHANNEL, key=f"{app_id}:{env_id}",

@@ -3,11 +3,13 @@
 - `paas_cli`: reads everything; inserts requests (apps, environments, config versions, images,
   releases, deployments, steering requests, queue rows) and the events a request makes; moves
   a *pending* deployment to superseded or cancelled and nothing else; never writes an event a
-  worker writes (no `finished`, no fencing token, no AWS request id).
+  worker writes (no `finished`, no fencing token, no AWS request id). Records the one-off tasks
+  it runs (`task_runs` of kind `run`: who ran what, its task, how it ended) and nothing else there.
 - `paas_worker`: reads everything; advances deployments that have not finished (state, times,
   step, error, rollback target), records events a worker makes, observations, colours, task
-  definitions and rule priorities; claims work only through `paas_claim()`, so it cannot move a
-  fencing token by hand, and it cannot rewrite who asked for a deployment, why or what.
+  definitions and rule priorities; records release-phase and job tasks, the end of any task run
+  not yet ended, and the job schedules it applied; claims work only through `paas_claim()`, so it
+  cannot move a fencing token by hand, and it cannot rewrite who asked for a deployment, why or what.
 - `paas_readonly`: the ops views only; no table, so no config values.
 
 Column grants say which columns, row-level security policies say which rows and which values,
@@ -24,8 +26,11 @@ ROLES = ("paas_cli", "paas_worker", "paas_readonly")
 
 TABLES = ("environments", "apps", "processes", "config_versions", "images", "releases", "deployments",
           "deployment_events", "work_queue", "observations", "deployment_colours", "deployment_requests",
-          "task_definitions", "listener_rules")
-VIEWS = ("paas_deploy_history", "paas_current_releases", "paas_live_releases")
+          "task_definitions", "listener_rules", "task_runs", "job_schedules")
+VIEWS = ("paas_deploy_history", "paas_current_releases", "paas_live_releases", "paas_task_runs")
+
+# what the end of a task run sets (the CLI that followed it, or a worker that saw it stop)
+TASK_END_COLUMNS = "started_at, stopped_at, exit_code, stop_code, stopped_reason, container_reason, log_tail"
 
 # Event kinds a request writes; every other kind is a worker's.
 CLI_EVENT_KINDS = ("requested", "superseded", "cancelled", "cancel_requested", "abort_requested",
@@ -46,6 +51,8 @@ GRANTS = [
     "GRANT UPDATE (gc_policy) ON apps TO paas_cli",
     "GRANT UPDATE (state, finished_at, superseded_by_id) ON deployments TO paas_cli",
     "GRANT UPDATE (run_after, enqueued_at, updated_at) ON work_queue TO paas_cli",
+    "GRANT INSERT ON task_runs TO paas_cli",
+    "GRANT UPDATE (task_arn, " + TASK_END_COLUMNS + ") ON task_runs TO paas_cli",
     # worker
     "GRANT SELECT ON {tables} TO paas_worker",
     "GRANT INSERT ON deployment_events, observations, images, deployment_colours, task_definitions, "
@@ -57,6 +64,9 @@ GRANTS = [
     "GRANT INSERT ON work_queue TO paas_worker",  # resync queues drifted apps
     "GRANT UPDATE ON observations, task_definitions, listener_rules TO paas_worker",
     "GRANT DELETE ON task_definitions, listener_rules TO paas_worker",
+    "GRANT INSERT ON task_runs, job_schedules TO paas_worker",
+    "GRANT UPDATE (" + TASK_END_COLUMNS + ") ON task_runs TO paas_worker",
+    "GRANT UPDATE, DELETE ON job_schedules TO paas_worker",
     "GRANT UPDATE (known_good_at, image_digest) ON releases TO paas_worker",
     "GRANT UPDATE (resync_after) ON environments TO paas_worker",
     "GRANT EXECUTE ON FUNCTION paas_claim(text, double precision, integer) TO paas_worker",
@@ -91,9 +101,18 @@ POLICIES = [
     ("releases", "cli_new_release", "INSERT", "paas_cli", None, "known_good_at IS NULL"),
     ("releases", "worker_read", "SELECT", "paas_worker", "true", None),
     ("releases", "worker_known_good", "UPDATE", "paas_worker", "true", "true"),
+    # task runs: the CLI records its own one-off runs; workers the release phase's and jobs', and
+    # the end of any run not yet ended (a detached `paas run`)
+    ("task_runs", "cli_read", "SELECT", "paas_cli", "true", None),
+    ("task_runs", "cli_run", "INSERT", "paas_cli", None,
+     "kind = 'run' AND deployment_id IS NULL AND job IS NULL AND task_arn IS NULL AND stopped_at IS NULL"),
+    ("task_runs", "cli_track_run", "UPDATE", "paas_cli", "kind = 'run' AND stopped_at IS NULL", "kind = 'run'"),
+    ("task_runs", "worker_read", "SELECT", "paas_worker", "true", None),
+    ("task_runs", "worker_record", "INSERT", "paas_worker", None, "kind IN ('release', 'job')"),
+    ("task_runs", "worker_end", "UPDATE", "paas_worker", "stopped_at IS NULL", "true"),
 ]
 
-RLS_TABLES = ("deployments", "deployment_events", "releases")
+RLS_TABLES = ("deployments", "deployment_events", "releases", "task_runs")
 
 
 def _policies(db: Db) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable
 
-from paas.db.read_records import DeploymentRecord, SteeringRecord
+from paas.db.read_records import DeploymentRecord, JobScheduleRecord, SteeringRecord, TaskRunRecord
 from paas.db.records import AppRecord, EnvironmentRecord, of
 from paas.db.sql import Db
 
@@ -55,6 +55,17 @@ class InFlight:
     steering: tuple[SteeringRecord, ...]
     applied: dict[str, datetime]  # step key → when first applied (in_progress only)
     last_wait: str | None
+    release_run: TaskRunRecord | None = None  # its release-phase task, once started
+    recorded_stops: frozenset[str] = frozenset()  # task ARNs of its `task_stopped` events
+
+
+@dataclass(frozen=True)
+class Tasks:
+    """What a pass needs about tasks: runs still open, job schedules applied, recent job runs."""
+
+    open_runs: tuple[TaskRunRecord, ...]
+    job_schedules: tuple[JobScheduleRecord, ...]
+    job_runs: dict[str, bool]  # job task ARN (last two hours) → recorded as stopped
 
 
 _HEAD = """
@@ -106,7 +117,11 @@ def in_flight(db: Db, app_id: int, env_id: int) -> list[InFlight]:
                END AS applied_steps,
                (SELECT ev.data->>'topic' FROM deployment_events ev
                  WHERE ev.deployment_id = d.id AND ev.kind IN ('progress', 'gate')
-                 ORDER BY ev.id DESC LIMIT 1) AS last_wait
+                 ORDER BY ev.id DESC LIMIT 1) AS last_wait,
+               (SELECT row_to_json(t) FROM task_runs t WHERE t.deployment_id = d.id AND t.kind = 'release')
+                   AS release_run,
+               ARRAY(SELECT ev.data->>'task_arn' FROM deployment_events ev
+                      WHERE ev.deployment_id = d.id AND ev.kind = 'task_stopped') AS recorded_stops
           FROM deployments d
          WHERE d.app_id = %(a)s AND d.environment_id = %(e)s AND d.state IN ('pending', 'in_progress')
          ORDER BY d.id
@@ -118,8 +133,37 @@ def in_flight(db: Db, app_id: int, env_id: int) -> list[InFlight]:
         steering = tuple(of(SteeringRecord, {**q, "requested_at": datetime.fromisoformat(q["requested_at"])})
                          for q in r.steering_rows)
         applied = {k: datetime.fromisoformat(v) for k, v in (r.applied_steps or {}).items()}
-        out.append(InFlight(of(DeploymentRecord, r), dict(r.colour_map), steering, applied, r.last_wait))
+        out.append(InFlight(of(DeploymentRecord, r), dict(r.colour_map), steering, applied, r.last_wait,
+                            _run_from_json(r.release_run), frozenset(a for a in r.recorded_stops if a)))
     return out
+
+
+_RUN_TIMES = ("created_at", "started_at", "stopped_at")
+
+
+def _run_from_json(j: dict | None) -> TaskRunRecord | None:
+    if j is None:
+        return None
+    return of(TaskRunRecord, {**j, **{k: datetime.fromisoformat(j[k]) if j.get(k) else None for k in _RUN_TIMES}})
+
+
+def tasks(db: Db, app_id: int, env_id: int) -> Tasks:
+    """One statement: open runs, applied job schedules and the last two hours' job runs."""
+    r = db.one(
+        """
+        SELECT ARRAY(SELECT row_to_json(t) FROM task_runs t
+                      WHERE t.app_id = %(a)s AND t.environment_id = %(e)s AND t.stopped_at IS NULL
+                        AND t.task_arn IS NOT NULL AND t.kind <> 'job' ORDER BY t.id) AS open_runs,
+               ARRAY(SELECT row_to_json(j) FROM job_schedules j
+                      WHERE j.app_id = %(a)s AND j.environment_id = %(e)s ORDER BY j.job) AS schedules,
+               COALESCE((SELECT jsonb_object_agg(t.task_arn, t.stopped_at IS NOT NULL) FROM task_runs t
+                          WHERE t.app_id = %(a)s AND t.environment_id = %(e)s AND t.kind = 'job'
+                            AND t.created_at > now() - interval '2 hours'), '{}'::jsonb) AS job_runs
+        """,
+        a=app_id, e=env_id)
+    schedules = tuple(of(JobScheduleRecord, {**j, "applied_at": datetime.fromisoformat(j["applied_at"])})
+                      for j in r.schedules)
+    return Tasks(tuple(_run_from_json(j) for j in r.open_runs), schedules, dict(r.job_runs))
 
 
 def releases(db: Db, ids: Iterable[int]) -> dict[int, ReleaseRow]:

@@ -3,7 +3,9 @@
 Starts a throwaway stack (embedded Postgres in a temporary directory unless PAAS_DATABASE_URL
 is set, the AWS emulator with its simulated ECS data plane, two workers), then runs the real
 `paas` CLI as a user would: deploy, config change, a crash-looping release that is rolled
-back, canaries judged by their metrics, and the SQL an operator types to see it all.
+back, canaries judged by their metrics, a release phase (migrations before any service changes,
+and one that fails without changing anything), one-off tasks with `paas run`, and the SQL an
+operator types to see it all.
 """
 
 from __future__ import annotations
@@ -23,6 +25,19 @@ HISTORY_SQL = """SELECT deployment_id AS deployment, release_version AS release,
   FROM paas_deploy_history
  WHERE app = 'shop'
  ORDER BY created_at DESC;"""
+
+RUNS_SQL = """SELECT run_id, kind, release_version AS release, command, actor, state, exit_code,
+       round(extract(epoch FROM duration)::numeric, 1) AS seconds
+  FROM paas_task_runs
+ WHERE app = 'shop'
+ ORDER BY created_at;"""
+
+MANIFEST = """[processes.web]
+port = 8080
+
+[release]
+command = "manage migrate --noinput"
+"""
 
 EVIDENCE_SQL = """SELECT e.deployment_id AS deployment, e.kind, e.data->'gate'->>'verdict' AS verdict,
        e.data->'gate'->'canary'->>'requests' AS requests,
@@ -90,6 +105,7 @@ def main() -> None:
             say("Everything above is plain SQL away")
             sql(stack.db_url, HISTORY_SQL, "-- what ran where, who shipped it, what broke:")
             sql(stack.db_url, EVIDENCE_SQL, "-- the evidence behind every canary promotion and rollback:")
+            sql(stack.db_url, RUNS_SQL, "-- who ran what, and how it ended:")
         finally:
             stack.stop()
             from paas.db.embedded import stop
@@ -126,6 +142,24 @@ def tour(env: dict, stack) -> None:
 
     say("Rollback while the previous colour still runs: one weight flip")
     run(env, "rollback", "shop", "--wait")
+
+    manifest = Path(env["PAAS_HOME"]) / "paas.toml"
+    manifest.write_text(MANIFEST)
+    say("A release phase: paas.toml's [release] command runs as a one-off task before any service changes")
+    print(f"{DIM}{MANIFEST}{RESET}", flush=True)
+    run(env, "deploy", "shop", "--image", "registry.example.com/shop:1.3", "--manifest", str(manifest),
+        "-m", "orders table", "--wait")
+
+    say("A migration that fails: the deployment fails with its exit code and last lines; no service changed")
+    run(env, "dev", "profile", "set", "*:1.4-badmig", "--exit-code", "3", "--log", "applying 0043_orders_index",
+        "--log", "migration failed: relation \"orders\" is locked")
+    run(env, "deploy", "shop", "--image", "registry.example.com/shop:1.4-badmig", "--manifest", str(manifest),
+        "-m", "orders index", "--wait", expect=1)
+
+    say("One-off tasks: paas run streams the task's lines and exits with its exit code")
+    run(env, "dev", "profile", "set", "*:1.3", "--log", "orders: 1204 rows", "--run-seconds", "0.5")
+    run(env, "run", "shop", "--", "manage", "count", "orders")
+    run(env, "tasks", "shop")
 
     say("What ran, and what is running")
     run(env, "history", "shop")

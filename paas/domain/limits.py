@@ -42,8 +42,13 @@ MANIFEST_MAX_BYTES = 256 * 1024  # a real paas.toml is a few hundred bytes
 # listener rules. An ALB holds 100 target groups and 100 rules (ELB quotas, not adjustable
 # for target groups), shared by every app on it: one app should not take half.
 PROCESSES_MAX = 20
+# Each job is one EventBridge Scheduler schedule in the app's schedule group and a task each
+# time it fires: 50 is more than any app's cron table, and keeps `paas jobs` one screen.
+JOBS_MAX = 50
 COMMAND_MAX = 4096  # part of the 64 KiB task definition; a real command is a line
 HEALTH_CHECK_PATH_MAX = 1024  # ELBv2 HealthCheckPath: 1-1024 characters
+# A release phase (migrations) that runs longer than a day is stuck, not slow.
+RELEASE_TIMEOUT_MAX = 86400
 MIN_REQUESTS_MAX = 1_000_000  # a canary gate asking for more never decides
 P99_MS_MAX = 3_600_000.0  # one hour: no gate needs a longer latency threshold
 P99_RATIO_MAX = 1000.0

@@ -20,7 +20,16 @@ per-process routing and ``app`` existed)::
                                             "healthy_codes": "200-399"},
                            "routing": null}},
      "routing": {"paths": ["/*"], "host": null},
-     "strategy": {"default": "rolling", "canary_steps": [10, 100], ...}}
+     "strategy": {"default": "rolling", "canary_steps": [10, 100], ...},
+     "release": {"command": "manage migrate", "process": null, "timeout_seconds": null},
+     "jobs": {"nightly": {"name": "nightly", "schedule": "cron(0 3 * * ? *)", "command": "report",
+                          "process": null, "cpu": null, "memory": null}}}
+
+``release`` and ``jobs`` are left out of the snapshot when the file has none, so releases made
+before they existed compare equal to new ones that do not use them.
+
+One-off, release-phase and scheduled tasks run the task definition of one of the release's
+processes (`Manifest.task_process`): the one named, else ``web``, else the first by name.
 """
 
 from __future__ import annotations
@@ -35,8 +44,9 @@ from paas.domain.errors import UserError
 from paas.domain.health import HealthCheck
 from paas.domain.routing import Routing
 
-__all__ = ["DEFAULT_STEPS", "HealthCheck", "Manifest", "ProcessSpec", "Routing", "StrategyDefaults",
-           "decode_manifest", "default_manifest", "manifest_for_app", "parse_manifest", "read_manifest"]
+__all__ = ["DEFAULT_STEPS", "HealthCheck", "JobSpec", "Manifest", "ProcessSpec", "ReleasePhase", "Routing",
+           "StrategyDefaults", "decode_manifest", "default_manifest", "manifest_for_app", "parse_manifest",
+           "read_manifest"]
 
 DEFAULT_STEPS = (10, 100)
 
@@ -88,6 +98,33 @@ class StrategyDefaults:
 
 
 @dataclass(frozen=True)
+class ReleasePhase:
+    """``[release]``: a command run as a one-off task of each new release before its services change."""
+
+    command: str
+    process: str | None = None  # None: Manifest.task_process's default
+    timeout_seconds: float | None = None  # None: the worker's rollout deadline
+
+    def to_json(self) -> dict[str, Any]:
+        return {"command": self.command, "process": self.process, "timeout_seconds": self.timeout_seconds}
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """``[jobs.NAME]``: an EventBridge Scheduler schedule running a task of the live release."""
+
+    name: str
+    schedule: str
+    command: str
+    process: str | None = None
+    cpu: int | None = None  # None: the process's
+    memory: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("name", "schedule", "command", "process", "cpu", "memory")}
+
+
+@dataclass(frozen=True)
 class Manifest:
     """A parsed paas.toml, as stored on every release."""
 
@@ -96,6 +133,8 @@ class Manifest:
     routing: Routing = Routing()
     strategy: StrategyDefaults = StrategyDefaults()
     app: str | None = None
+    release: ReleasePhase | None = None
+    jobs: dict[str, JobSpec] = field(default_factory=dict)
     # What the file said, for `manifest_for_app` (not stored: a stored manifest has been adapted).
     declared_type: str | None = field(default=None, compare=False, repr=False)
     declared_processes: bool = field(default=True, compare=False, repr=False)
@@ -108,22 +147,37 @@ class Manifest:
     def web_routes(self) -> dict[str, Routing]:
         return {p.name: self.route(p.name) for p in self.processes.values() if p.is_web}
 
+    def task_process(self, name: str | None = None) -> str:
+        """The process whose task definition a one-off, release or job task runs: `name`, else
+        ``web``, else the first process by name."""
+        if name is not None:
+            return name
+        return "web" if "web" in self.processes else min(self.processes)
+
     def to_json(self) -> dict[str, Any]:
         s = asdict(self.strategy)
         s["canary_steps"] = list(self.strategy.canary_steps)
-        return {"app_type": self.app_type, "app": self.app,
-                "processes": {k: p.to_json() for k, p in self.processes.items()},
-                "routing": self.routing.to_json(), "strategy": s}
+        out = {"app_type": self.app_type, "app": self.app,
+               "processes": {k: p.to_json() for k, p in self.processes.items()},
+               "routing": self.routing.to_json(), "strategy": s}
+        if self.release is not None:
+            out["release"] = self.release.to_json()
+        if self.jobs:
+            out["jobs"] = {k: j.to_json() for k, j in sorted(self.jobs.items())}
+        return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "Manifest":
         s = d.get("strategy", {})
+        rp = d.get("release")
         return cls(
             app_type=d.get("app_type", "web"),
             processes={k: ProcessSpec.from_json(p) for k, p in d.get("processes", {}).items()},
             routing=Routing.from_json(d.get("routing")),
             strategy=StrategyDefaults(**{**s, "canary_steps": tuple(s.get("canary_steps", DEFAULT_STEPS))}),
             app=d.get("app"),
+            release=ReleasePhase(**rp) if rp else None,
+            jobs={k: JobSpec(**j) for k, j in (d.get("jobs") or {}).items()},
         )
 
 
@@ -145,7 +199,26 @@ def manifest_for_app(m: Manifest, app: str, app_type: str) -> Manifest:
     if m.declared_type is not None and m.declared_type != app_type:
         raise UserError(f"paas.toml says type = {m.declared_type!r}, but app {app} is a {app_type} app")
     procs = m.processes if m.declared_processes else default_manifest(app_type).processes
-    return replace(m, app_type=app_type, processes=procs, declared_type=app_type)
+    out = replace(m, app_type=app_type, processes=procs, declared_type=app_type)
+    _check_task_processes(out)
+    return out
+
+
+def _check_task_processes(m: Manifest) -> None:
+    """``[release]`` and every job name a process of the manifest, and a job's size is a Fargate pair."""
+    if m.release is not None and m.release.process is not None and m.release.process not in m.processes:
+        raise UserError(f"paas.toml: release.process {m.release.process!r} names no process "
+                        f"(processes: {', '.join(sorted(m.processes))})")
+    for job in m.jobs.values():
+        if job.process is not None and job.process not in m.processes:
+            raise UserError(f"paas.toml: jobs.{job.name}.process {job.process!r} names no process "
+                            f"(processes: {', '.join(sorted(m.processes))})")
+        proc = m.processes[m.task_process(job.process)]
+        if job.cpu is not None or job.memory is not None:
+            try:
+                v.fargate_size(job.cpu or proc.cpu, job.memory or proc.memory)
+            except UserError as e:
+                raise UserError(f"paas.toml: jobs.{job.name}: {e}") from None
 
 
 # --------------------------------------------------------------------------- reading
@@ -245,8 +318,24 @@ def parse_manifest(text: str, source: str = "paas.toml") -> Manifest:
         max_p99_ratio=float(sget("max_p99_ratio")),
         min_requests=sget("min_requests"),
     )
-    m = Manifest(app_type, procs, top_routing, strategy, get("app"),
+    release = None
+    if "release" in data:
+        r = mk.read(data["release"], mk.RELEASE, "[release]")
+        rget = lambda key: mk.get(r, key, mk.RELEASE, "release")  # noqa: E731
+        release = ReleasePhase(rget("command"), rget("process"),
+                               None if "timeout" not in r else float(rget("timeout")))
+    jobs = {}
+    for jname, raw in (get("jobs") or {}).items() if "jobs" in data else ():
+        v.name(jname, "job name")
+        j = mk.read(raw, mk.JOB, f"[jobs.{jname}]")
+        try:
+            vals = {k: mk.get(j, k, mk.JOB, f"jobs.{jname}") for k in mk.JOB.keys}
+        except UserError as e:
+            raise UserError(f"paas.toml: jobs.{jname}: {e}") from None
+        jobs[jname] = JobSpec(jname, **vals)
+    m = Manifest(app_type, procs, top_routing, strategy, get("app"), release, jobs,
                  declared_type=declared_type, declared_processes=declared_processes)
+    _check_task_processes(m)
     routes = m.web_routes()
     for p, r in routes.items():
         routing.check(r, f"processes.{p} routing")

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from paas.domain import health, limits, routing
+from paas.domain import health, limits, routing, schedule
 from paas.domain import validate as v
 from paas.domain.errors import UserError
 
@@ -45,6 +45,7 @@ class Key:
     keys: dict[str, "Key"] = field(default_factory=dict)  # table: its keys
     each: "Key | None" = None  # tables: each named table (key names match `pattern`)
     check: Callable[[Any, str], Any] | None = None  # extra rule for the value, after the table's
+    required: bool = False  # a table without this key is refused
 
 
 def _fargate_cpus() -> tuple[int, ...]:
@@ -125,6 +126,32 @@ STRATEGY = Key("table", "Deployment strategy defaults.", keys={
                         maximum=limits.MIN_REQUESTS_MAX, label="strategy.min_requests"),
 })
 
+RELEASE = Key("table", "Release phase: a one-off task of each new release, run before its services change "
+              "(migrations). A non-zero exit fails the deployment and changes nothing.", keys={
+    "command": Key("string", "Command line of the release task (split like a shell would).", required=True,
+                   max_length=limits.COMMAND_MAX, pattern=PRINTABLE_PATTERN, check=v.command,
+                   label="release.command"),
+    "process": Key("string", "Process whose task definition runs it (default: web, else the first process).",
+                   pattern=NAME_PATTERN, label="release.process"),
+    "timeout": Key("duration", "Stop the task and fail the deployment after this long (default: the "
+                   "worker's rollout deadline).", minimum=1, maximum=limits.RELEASE_TIMEOUT_MAX,
+                   label="release.timeout"),
+})
+
+JOB = Key("table", "A scheduled job: an EventBridge Scheduler schedule running a task of the live release.", keys={
+    "schedule": Key("string", "rate(N unit) or cron(min hour day month weekday year), UTC: \"rate(1 hour)\", "
+                    "\"cron(0 3 * * ? *)\".", required=True, max_length=schedule.EXPRESSION_MAX,
+                    pattern=schedule.PATTERN, check=schedule.expression, label="schedule"),
+    "command": Key("string", "Command line of the job's task (split like a shell would).", required=True,
+                   max_length=limits.COMMAND_MAX, pattern=PRINTABLE_PATTERN, check=v.command, label="job command"),
+    "process": Key("string", "Process whose task definition runs it (default: web, else the first process).",
+                   pattern=NAME_PATTERN, label="job process"),
+    "cpu": Key("integer", "Fargate cpu units of the job's task (default: its process's).", enum=_fargate_cpus(),
+               label="job cpu"),
+    "memory": Key("integer", "Fargate memory in MiB of the job's task (default: its process's).",
+                  minimum=min(_fargate_memories()), maximum=max(_fargate_memories()), label="job memory"),
+})
+
 TOP = Key("table", "paas.toml: an app's processes, routing and strategy defaults.", keys={
     "app": Key("string", "The app this file belongs to (checked against the app deployed).",
                pattern=NAME_PATTERN, check=lambda x, what: v.name(x, "app name"), label="app"),
@@ -134,6 +161,9 @@ TOP = Key("table", "paas.toml: an app's processes, routing and strategy defaults
                      each=PROCESS, label="processes"),
     "routing": ROUTING,
     "strategy": STRATEGY,
+    "release": RELEASE,
+    "jobs": Key("tables", "Scheduled jobs by name.", pattern=NAME_PATTERN, max_items=limits.JOBS_MAX, each=JOB,
+                label="jobs"),
 })
 
 
@@ -160,6 +190,9 @@ def read(value: Any, key: Key, where: str) -> Any:
         if extra:
             prefix = "" if where == "[top]" else where.strip("[]") + "."
             raise UserError(f"paas.toml: unknown key {prefix}{extra[0]!r} (allowed: {', '.join(sorted(key.keys))})")
+        missing = [k for k, sub in key.keys.items() if sub.required and k not in value]
+        if missing:
+            raise UserError(f"paas.toml: {where} needs a {missing[0]}")
         return value
     if k == "tables":
         if not isinstance(value, dict):

@@ -11,7 +11,9 @@ only; a document the parser accepts always validates, the reverse holds except f
 * a rule has at most 5 path/host values and 5 wildcards in total; web processes route
   different requests; a command splits like a shell command line and is not blank;
 * a whole float (``cpu = 256.0``) counts as an integer in JSON Schema but stays a float in TOML,
-  which the parser refuses.
+  which the parser refuses;
+* a job's schedule parses as Scheduler's rate/cron grammar; ``release.process`` and a job's
+  ``process`` name a process of the file; a job's cpu/memory form a Fargate pair.
 
 Editors (e.g. taplo, VS Code's Even Better TOML) can point at the schema to complete and check
 paas.toml as it is typed.
@@ -33,6 +35,9 @@ NOT_EXPRESSED = [
     "the web processes of one app route different requests",
     "command splits like a shell command line (no unclosed quote) and is not blank",
     "a whole float (256.0) is not an integer in paas.toml",
+    "a job's schedule is a rate(...) or cron(...) expression EventBridge Scheduler accepts",
+    "release.process and a job's process name a process of the file",
+    "a job's cpu and memory (its process's for the one not given) are a Fargate pair",
 ]
 
 
@@ -43,6 +48,9 @@ def _key(k: mk.Key) -> dict[str, Any]:
     if k.kind == "table":
         out.update(type="object", additionalProperties=False,
                    properties={name: _key(sub) for name, sub in k.keys.items()})
+        required = [name for name, sub in k.keys.items() if sub.required]
+        if required:
+            out["required"] = required
     elif k.kind == "tables":
         out.update(type="object", propertyNames={"pattern": k.pattern}, additionalProperties=_key(k.each))
         if k.max_items is not None:

@@ -109,6 +109,68 @@ class ListenerRuleState:
 
 
 @dataclass(frozen=True)
+class TaskState:
+    """An ECS task as DescribeTasks reports it, plus the last lines its container logged (read
+    only for a task that stopped and is worth explaining)."""
+
+    arn: str
+    task_definition: str
+    last_status: str  # PROVISIONING | PENDING | RUNNING | DEPROVISIONING | STOPPED ...
+    desired_status: str
+    group: str | None = None
+    started_by: str | None = None
+    container: str | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    stopped_at: datetime | None = None
+    stop_code: str | None = None  # EssentialContainerExited | TaskFailedToStart | UserInitiated | ...
+    stopped_reason: str | None = None
+    exit_code: int | None = None  # the essential container's
+    container_reason: str | None = None
+    log_tail: tuple[str, ...] = ()
+
+    @property
+    def stopped(self) -> bool:
+        return self.last_status == "STOPPED"
+
+    @property
+    def failed(self) -> bool:
+        """Stopped for a reason other than being told to (scale-in, StopTask, a deployment)."""
+        if not self.stopped:
+            return False
+        if self.stop_code in ("EssentialContainerExited", "TaskFailedToStart"):
+            return self.stop_code == "TaskFailedToStart" or self.exit_code not in (0, None)
+        return "health check" in (self.stopped_reason or "").lower()
+
+    def why(self) -> str:
+        """One line: the stopped reason, exit code and container reason, as known."""
+        parts = [self.stopped_reason or self.stop_code or "stopped"]
+        if self.exit_code is not None:
+            parts.append(f"exit code {self.exit_code}")
+        if self.container_reason:
+            parts.append(self.container_reason)
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class ScheduleState:
+    """A job's EventBridge Scheduler schedule as GetSchedule reports it (the fields paas sets)."""
+
+    name: str
+    group: str
+    expression: str
+    state: str  # ENABLED | DISABLED
+    cluster_arn: str | None = None
+    role_arn: str | None = None
+    task_definition: str | None = None
+    input: dict | None = None  # the target's Input, parsed
+    subnets: tuple[str, ...] = ()
+    security_groups: tuple[str, ...] = ()
+    assign_public_ip: bool = False
+    task_group: str | None = None
+
+
+@dataclass(frozen=True)
 class Observed:
     stack: StackState | None
     services: dict[str, ServiceState]  # by service name; absent = does not exist
@@ -119,3 +181,9 @@ class Observed:
     metrics: dict[str, "MetricWindow"] = field(default_factory=dict)  # by target group ARN
     registered: dict[str, list[str]] | None = None  # family → ACTIVE revisions, listed only when GC is due
     listener_rules: tuple[ListenerRuleState, ...] | None = None  # read only when a priority must be allocated
+    # tasks (paas/reconciler/task_watch.py): read only when something needs them
+    tasks: dict[str, TaskState] = field(default_factory=dict)  # runs not yet recorded as stopped, by ARN
+    stopped_tasks: tuple[TaskState, ...] = ()  # failed tasks of the deployment in flight, not yet recorded
+    schedules: dict[str, ScheduleState] | None = None  # the app's job schedules by name; None: not read
+    schedule_group: bool | None = None  # whether the app's schedule group exists; None: not read
+    job_tasks: tuple[TaskState, ...] = ()  # tasks scheduled jobs started, newly seen or newly stopped

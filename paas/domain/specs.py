@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from paas.domain.names import COLOURS, family, service_name, stack_name
 
 __all__ = ["COLOURS", "family", "service_name", "stack_name", "other", "ProcessInfra", "StackSpec",
-           "TaskDefSpec", "ServiceSpec"]
+           "TaskDefSpec", "ServiceSpec", "TaskRunSpec", "ScheduleSpec"]
 
 
 def other(colour: str) -> str:
@@ -86,3 +86,52 @@ class ServiceSpec:
     # awsvpcConfiguration.assignPublicIp: ENABLED for tasks in public subnets without a NAT
     # gateway (they need a public IP to pull images and reach CloudWatch Logs and SSM).
     assign_public_ip: bool = False
+
+
+@dataclass(frozen=True)
+class TaskRunSpec:
+    """One RunTask: a task of a release's task definition with its command overridden (one-off
+    tasks, the release phase), in the environment's subnets and security groups."""
+
+    cluster: str
+    task_definition: str  # ARN
+    container_name: str
+    command: tuple[str, ...]
+    subnets: tuple[str, ...]
+    security_groups: tuple[str, ...]
+    started_by: str  # names.release_started_by / run_started_by: how a retry finds the task again
+    assign_public_ip: bool = False
+    cpu: int | None = None  # task-level overrides (Fargate pair); None: the task definition's
+    memory: int | None = None
+    tags: dict[str, str] = field(default_factory=dict)  # paas:app/env/process/release (owner tags)
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """One job's EventBridge Scheduler schedule: RunTask of a release's task definition with the
+    job's command (and size) as the target's Input, on the job's expression (UTC)."""
+
+    group: str
+    name: str
+    expression: str
+    cluster_arn: str
+    role_arn: str  # the stack's SchedulerRole, which Scheduler assumes to call RunTask
+    task_definition: str
+    container_name: str
+    command: tuple[str, ...]
+    subnets: tuple[str, ...]
+    security_groups: tuple[str, ...]
+    task_group: str  # names.job_task_group: tells the job's tasks from the service's
+    assign_public_ip: bool = False
+    cpu: int | None = None
+    memory: int | None = None
+    owner: dict[str, str] = field(default_factory=dict)  # paas:app/env: the group's tags
+
+    def overrides(self) -> dict:
+        """RunTask ``overrides`` the schedule passes as its target's Input."""
+        out: dict = {"containerOverrides": [{"name": self.container_name, "command": list(self.command)}]}
+        if self.cpu is not None:
+            out["cpu"] = str(self.cpu)
+        if self.memory is not None:
+            out["memory"] = str(self.memory)
+        return out

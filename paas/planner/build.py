@@ -6,8 +6,12 @@ its security groups taken as the ALB's, as before.
 
 from __future__ import annotations
 
+from paas.domain import names
+from paas.domain.manifest import JobSpec
 from paas.domain.observed import Observed
-from paas.domain.specs import ServiceSpec, StackSpec, TaskDefSpec, family, service_name, stack_name
+from paas.domain.specs import (
+    ScheduleSpec, ServiceSpec, StackSpec, TaskDefSpec, TaskRunSpec, family, service_name, stack_name,
+)
 from paas.planner.desired import Desired, Policy, ReleaseSpec
 
 
@@ -89,3 +93,50 @@ def secret_value_from(ref: dict) -> str:
     if ":secretsmanager:" in arn and isinstance(version, str) and version:
         return f"{arn}:::{version}"
     return arn
+
+
+def task_security_groups(d: Desired, obs: Observed) -> tuple[str, ...]:
+    """The environment's task security groups plus the stack's own, as the services get them."""
+    sg = obs.stack.outputs.get("SecurityGroupId") if obs.stack else None
+    return tuple(d.env.security_groups) + ((sg,) if sg else ())
+
+
+def task_run_spec(d: Desired, release: ReleaseSpec, process: str, command: str, obs: Observed, started_by: str,
+                  cpu: int | None = None, memory: int | None = None) -> TaskRunSpec | None:
+    """RunTask of `release`'s task definition for `process` with `command`; None until it is registered."""
+    import shlex
+
+    td = obs.task_definitions.get(d.td_key(process, release))
+    if td is None:
+        return None
+    return TaskRunSpec(
+        cluster=d.env.cluster, task_definition=td, container_name=process, command=tuple(shlex.split(command)),
+        subnets=tuple(d.env.subnets), security_groups=task_security_groups(d, obs), started_by=started_by,
+        assign_public_ip=d.env.assign_public_ip, cpu=cpu, memory=memory,
+        tags=tags(d, **{"paas:process": process, "paas:release": str(release.task_version)}),
+    )
+
+
+def cluster_arn(task_definition_arn: str, cluster: str) -> str:
+    """The cluster's ARN from a task definition's (same partition, region and account)."""
+    head = task_definition_arn.split(":task-definition/", 1)[0]
+    return f"{head}:cluster/{cluster}"
+
+
+def schedule_spec(d: Desired, release: ReleaseSpec, job: JobSpec, obs: Observed) -> ScheduleSpec | None:
+    """A job's schedule running `release`; None until its task definition and the stack's scheduler
+    role exist."""
+    import shlex
+
+    process = release.manifest.task_process(job.process)
+    td = obs.task_definitions.get(d.td_key(process, release))
+    role = obs.stack.outputs.get("SchedulerRoleArn") if obs.stack else None
+    if td is None or role is None:
+        return None
+    return ScheduleSpec(
+        group=names.schedule_group(d.app, d.env.name), name=names.schedule_name(job.name),
+        expression=job.schedule, cluster_arn=cluster_arn(td, d.env.cluster), role_arn=role, task_definition=td,
+        container_name=process, command=tuple(shlex.split(job.command)), subnets=tuple(d.env.subnets),
+        security_groups=task_security_groups(d, obs), task_group=names.job_task_group(job.name),
+        assign_public_ip=d.env.assign_public_ip, cpu=job.cpu, memory=job.memory, owner=tags(d),
+    )

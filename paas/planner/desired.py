@@ -23,6 +23,7 @@ class ReleaseSpec:
     known_good: bool = False
     td_version: int | None = None  # a rollback reuses the task definitions of the release it copies
     copied_from: int | None = None  # a rollback release: the version it copies
+    kind: str = "deploy"  # deploy | config | secret | scale | rollback
 
     @property
     def task_version(self) -> int:
@@ -60,6 +61,52 @@ class EnvSpec:
 
 
 @dataclass(frozen=True)
+class TaskRun:
+    """A task paas started or saw (`task_runs`): a one-off (`paas run`), a release phase, a job's."""
+
+    id: int
+    kind: str  # run | release | job
+    task_arn: str | None
+    process: str
+    command: tuple[str, ...]
+    created_at: datetime
+    deployment_id: int | None = None
+    job: str | None = None
+    stopped_at: datetime | None = None
+    exit_code: int | None = None
+    stop_code: str | None = None
+    stopped_reason: str | None = None
+    container_reason: str | None = None
+    log_tail: tuple[str, ...] = ()
+
+    @property
+    def stopped(self) -> bool:
+        return self.stopped_at is not None
+
+    @property
+    def succeeded(self) -> bool:
+        """Exited 0 on its own (a task stopped by anyone else did not finish its work)."""
+        return self.stopped and self.exit_code == 0 and self.stop_code in (None, "EssentialContainerExited")
+
+    @property
+    def command_line(self) -> str:
+        import shlex
+
+        return shlex.join(self.command)
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A job schedule as paas last applied it (`job_schedules`)."""
+
+    job: str
+    expression: str
+    task_definition: str
+    release_id: int | None
+    applied_at: datetime
+
+
+@dataclass(frozen=True)
 class DeploymentSpec:
     id: int
     state: str
@@ -84,6 +131,10 @@ class DeploymentSpec:
     abort_requested: bool = False
     promote_requested: bool = False
     last_wait: str | None = None  # topic of the last wait recorded in its timeline
+    actor: str = ""
+    run_release_phase: bool | None = None  # asked for (True) or against (False); None: the release kind decides
+    release_run: TaskRun | None = None  # its release-phase task, once started
+    recorded_stops: frozenset[str] = frozenset()  # task ARNs whose stop is already in its timeline
 
     @property
     def rolling_back(self) -> bool:
@@ -110,6 +161,9 @@ class Desired:
     gc_overrides: dict[str, Any] = field(default_factory=dict)  # apps.gc_policy
     gc_state: dict[str, Any] = field(default_factory=dict)  # last GC check / request (observation record)
     rule_priorities: dict[str, int] = field(default_factory=dict)  # web process → its listener rule's priority
+    open_runs: tuple[TaskRun, ...] = ()  # one-off and release tasks started but not recorded as stopped
+    job_schedules: dict[str, JobRecord] = field(default_factory=dict)  # what paas last applied, by job
+    job_runs: dict[str, bool] = field(default_factory=dict)  # recent job task ARN → recorded as stopped
 
     def colour(self, process: str) -> str:
         return self.active_colour.get(process, "blue")
@@ -130,6 +184,7 @@ class Policy:
     maximum_percent: int = 200
     gc_interval: float = 3600.0  # list registered task definitions at most this often per app
     gc_settings: dict[str, Any] = field(default_factory=dict)  # PAAS_GC_* overrides of the app-type defaults
+    jobs_poll: float = 300.0  # how often a steady app with jobs looks for their runs (ECS keeps stopped tasks ≥ 1 h)
 
 
 def reusable_task_version(formation: dict[str, dict], source_version: int | None,

@@ -28,6 +28,12 @@ What the stack owns (DESIGN.md §3):
   for the tasks that admits the ALB's security group (`alb_security_group`) on each web
   process's container port and nothing else (egress: all, so tasks reach ECR, logs and SSM).
 
+* when the manifest has ``[jobs.NAME]``: a role EventBridge Scheduler assumes to run them
+  (trust ``scheduler.amazonaws.com`` from this account only): ``ecs:RunTask`` on the task
+  definitions of the processes the jobs run, ``iam:PassRole`` of the task and execution roles
+  to ECS, and ``ecs:TagResource`` for RunTask alone (the job's tasks carry the task definition's
+  ``paas:*`` tags). Output ``SchedulerRoleArn``; apps without jobs get no such role.
+
 Log group: retention 30 days by default (`log_retention_days`, one of CloudWatch's allowed
 values): long enough to investigate last month's incident, short enough that an idle app costs
 nothing. DeletionPolicy and UpdateReplacePolicy are both ``Delete``, on purpose: the stack is
@@ -174,6 +180,28 @@ def _priority(priorities: Mapping[str, int] | None, app: str, env: str, proc: st
     return p
 
 
+def _scheduler_role(app: str, env: str, manifest: Manifest, tags: list[dict]) -> dict:
+    """What EventBridge Scheduler needs to run the app's jobs, and nothing else."""
+    families = sorted({names.family(app, env, manifest.task_process(j.process)) for j in manifest.jobs.values()})
+    statements = [
+        {"Effect": "Allow", "Action": ["ecs:RunTask"],
+         "Resource": [{"Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task-definition/"
+                                  + f + ":*"} for f in families]},
+        {"Effect": "Allow", "Action": ["ecs:TagResource"], "Resource": "*",
+         "Condition": {"StringEquals": {"ecs:CreateAction": "RunTask"}}},
+        {"Effect": "Allow", "Action": ["iam:PassRole"],
+         "Resource": [{"Fn::GetAtt": ["TaskRole", "Arn"]}, {"Fn::GetAtt": ["ExecutionRole", "Arn"]}],
+         "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}},
+    ]
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "scheduler.amazonaws.com"}, "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}}]}
+    return {"Type": "AWS::IAM::Role", "Properties": {
+        "AssumeRolePolicyDocument": trust, "Path": "/paas/", "Tags": tags,
+        "Policies": [{"PolicyName": "paas-run-jobs",
+                      "PolicyDocument": {"Version": "2012-10-17", "Statement": statements}}]}}
+
+
 def build_stack_template(app: str, env: str, manifest: Manifest, *, vpc_id: str,
                          listener_arn: str, load_balancer_arn: str | None = None,
                          priorities: Mapping[str, int] | None = None,
@@ -280,6 +308,9 @@ def build_stack_template(app: str, env: str, manifest: Manifest, *, vpc_id: str,
     if ingress:
         sg_props["SecurityGroupIngress"] = ingress
     resources["TaskSecurityGroup"] = {"Type": "AWS::EC2::SecurityGroup", "Properties": sg_props}
+    if manifest.jobs:
+        resources["SchedulerRole"] = _scheduler_role(app, env, manifest, tags)
+        outputs["SchedulerRoleArn"] = {"Value": {"Fn::GetAtt": ["SchedulerRole", "Arn"]}}
 
     outputs.update({
         "TaskRoleArn": {"Value": {"Fn::GetAtt": ["TaskRole", "Arn"]}},

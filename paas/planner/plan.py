@@ -3,7 +3,9 @@
 Level-triggered: the plan is computed from scratch on every pass from what the database wants
 and what AWS reports, so a lost message or a crashed worker only delays convergence. The order
 of concerns is fixed: newer requests first (supersede / start), then the active deployment's
-strategy recipe, then steady-state duties (known-good marking, drift).
+strategy recipe, then steady-state duties (known-good marking, drift, scheduled jobs). Facts about
+tasks (a tracked task stopped, a deployment's task failed, a job ran) are recorded as soon as they
+are seen, whatever else is going on (paas/planner/tasks.py).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import datetime
 from paas.domain.observed import Observed
 from paas.domain.validate import STRATEGIES
 from paas.planner import steps as s
+from paas.planner import tasks
 from paas.planner.desired import Desired, Policy
 from paas.planner.strategies import bluegreen, canary, common, rolling
 
@@ -34,13 +37,16 @@ def plan(d: Desired, obs: Observed, policy: Policy, now: datetime) -> s.Step:
     active, pending = d.active, d.pending
     if active is None and pending is not None:
         return s.StartDeployment(f"start deployment {pending.id} (v{pending.release.version})", pending.id)
+    step = tasks.record_step(d, obs)
+    if step is not None:
+        return step
     if active is not None:
         if pending is not None and pending.id > active.id:
             step = _supersede(d, active, pending, obs, policy, now)
             if step is not None:
                 return step
         return _recipe(active.strategy)(d, active, obs, policy, now)
-    return common.steady(d, obs, policy, now)
+    return tasks.keep_watching(d, common.steady(d, obs, policy, now), policy)
 
 
 def _supersede(d: Desired, active, pending, obs: Observed, policy: Policy, now: datetime) -> s.Step | None:

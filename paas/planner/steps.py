@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from paas.domain.specs import ServiceSpec, StackSpec, TaskDefSpec
+from paas.domain.observed import TaskState
+from paas.domain.specs import ScheduleSpec, ServiceSpec, StackSpec, TaskDefSpec, TaskRunSpec
 
 
 @dataclass(frozen=True)
@@ -201,3 +202,107 @@ class RevertTrafficDrift(Step):
     @property
     def key(self) -> str:
         return f"RevertTrafficDrift:{self.process}"
+
+
+# --- tasks: release phase, one-off runs, stopped tasks (paas/planner/release_phase.py, tasks.py) ----
+
+@dataclass(frozen=True)
+class RunReleaseTask(Step):
+    """RunTask of the new release with the `[release]` command, before any service changes."""
+
+    deployment_id: int
+    process: str
+    release: int
+    command_line: str
+    spec: TaskRunSpec
+
+    @property
+    def key(self) -> str:
+        return f"RunReleaseTask:{self.deployment_id}"
+
+
+@dataclass(frozen=True)
+class RecordTaskStopped(Step):
+    """A task paas tracks (release phase, `paas run`, a job) stopped: its exit code, reasons and
+    last log lines go into `task_runs` (and the deployment's timeline, for a release phase)."""
+
+    run_id: int
+    kind: str
+    deployment_id: int | None
+    task: TaskState
+    command: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StopTask(Step):
+    """StopTask: a release phase that ran past its timeout."""
+
+    cluster: str
+    task_arn: str
+    why: str
+    deployment_id: int | None = None
+
+    @property
+    def key(self) -> str:
+        return f"StopTask:{self.task_arn.rsplit('/', 1)[-1]}"
+
+
+@dataclass(frozen=True)
+class RecordStoppedTasks(Step):
+    """Tasks of the deployment in flight that failed: one `task_stopped` event each, ever."""
+
+    deployment_id: int
+    tasks: tuple[tuple[TaskState, str | None, int | None], ...]  # (task, process, release version)
+
+
+@dataclass(frozen=True)
+class RecordJobRuns(Step):
+    """Tasks scheduled jobs started, new or newly stopped, into `task_runs`."""
+
+    runs: tuple[tuple[str, str, int | None, TaskState], ...]  # (job, process, release id, task)
+
+
+# --- scheduled jobs (paas/planner/jobs.py) ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class EnsureScheduleGroup(Step):
+    group: str
+    owner: dict
+
+    @property
+    def key(self) -> str:
+        return f"EnsureScheduleGroup:{self.group}"
+
+
+@dataclass(frozen=True)
+class PutSchedule(Step):
+    """CreateSchedule or UpdateSchedule so a job's schedule runs the live release."""
+
+    job: str
+    spec: ScheduleSpec
+    create: bool
+    release_id: int | None = None
+
+    @property
+    def key(self) -> str:
+        return f"PutSchedule:{self.job}:{self.spec.task_definition.rsplit(':', 1)[-1]}"
+
+
+@dataclass(frozen=True)
+class DeleteSchedule(Step):
+    """A job no longer in the live release's paas.toml."""
+
+    job: str
+    group: str
+    owner: dict
+
+    @property
+    def key(self) -> str:
+        return f"DeleteSchedule:{self.job}"
+
+
+@dataclass(frozen=True)
+class RecordJobSchedules(Step):
+    """AWS already runs the jobs as desired: make `job_schedules` say so (after a lost record)."""
+
+    jobs: dict  # job → (expression, task definition ARN, release id)

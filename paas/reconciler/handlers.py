@@ -16,7 +16,10 @@ from typing import Callable
 from paas import clock
 from paas.aws.driver import Call, Driver
 from paas.db import deployment_writes as w
+from paas.db import task_runs
 from paas.db.sql import Db
+from paas.domain import names
+from paas.domain.observed import TaskState
 from paas.planner import steps as s
 from paas.planner.desired import Desired
 
@@ -168,6 +171,89 @@ def _call_continue(drv: Driver, ctx: Context, step: s.ContinueStackRollback) -> 
     return drv.continue_update_rollback(step.name, token(f"paas{_dep_key(ctx)}", "continue", now), owner=owner(ctx))
 
 
+# --- tasks: the release phase, tracked runs, failed tasks, scheduled jobs -----------------------------
+
+def stop_data(t: TaskState, **extra: object) -> dict:
+    """What a stopped task's event and record say about it."""
+    return {"task_arn": t.arn, "task_id": names.task_id(t.arn), "process": t.container,
+            "task_definition": t.task_definition, "stop_code": t.stop_code, "stopped_reason": t.stopped_reason,
+            "exit_code": t.exit_code, "container_reason": t.container_reason,
+            "stopped_at": t.stopped_at.isoformat() if t.stopped_at else None, "log_tail": list(t.log_tail),
+            **extra}
+
+
+def _call_release(drv: Driver, ctx: Context, st: s.RunReleaseTask) -> Call:
+    return drv.run_task(st.spec, st.spec.started_by)
+
+
+def _record_release(db: Db, ctx: Context, st: s.RunReleaseTask, call: Call | None) -> None:
+    assert call is not None
+    arn = call.result["task_arn"]
+    dep = ctx.d.active
+    task_runs.insert_release_run(db, ctx.app_id, ctx.env_id, release_id=dep.release.id, deployment_id=dep.id,
+                                 process=st.process, command=list(st.spec.command), actor=dep.actor or "paas",
+                                 task_arn=arn)
+    found = " (started by an earlier attempt)" if call.result.get("existing") else ""
+    w.event(db, dep.id, "step", f"{st.reason}: task {names.task_id(arn)}{found}", step=st.key,
+            request_id=call.request_id, token=ctx.token,
+            data={"operation": call.operation, "task_arn": arn, "command": list(st.spec.command),
+                  "process": st.process, "release": st.release})
+    w.set_current_step(db, dep.id, st.key)
+
+
+def _record_stopped(db: Db, ctx: Context, st: s.RecordTaskStopped, call: Call | None) -> None:
+    t = st.task
+    task_runs.record_stop(db, st.run_id, stopped_at=t.stopped_at, exit_code=t.exit_code, stop_code=t.stop_code,
+                          stopped_reason=t.stopped_reason, container_reason=t.container_reason,
+                          log_tail=t.log_tail, started_at=t.started_at)
+    if st.deployment_id is not None:
+        w.task_stopped(db, st.deployment_id, st.reason,
+                       stop_data(t, run_id=st.run_id, kind=st.kind, command=list(st.command)), ctx.token)
+
+
+def _record_failed_tasks(db: Db, ctx: Context, st: s.RecordStoppedTasks, call: Call | None) -> None:
+    for t, process, release in st.tasks:
+        where = f"{process} v{release}" if process and release else (process or "a task")
+        w.task_stopped(db, st.deployment_id, f"task {names.task_id(t.arn)} ({where}) stopped: {t.why()}",
+                       stop_data(t, release=release, kind="service"), ctx.token)
+
+
+def _record_job_runs(db: Db, ctx: Context, st: s.RecordJobRuns, call: Call | None) -> None:
+    import shlex
+
+    jobs = ctx.d.current.manifest.jobs if ctx.d.current else {}
+    for job, process, release_id, t in st.runs:
+        spec = jobs.get(job)
+        task_runs.upsert_job_run(
+            db, ctx.app_id, ctx.env_id, job=job, release_id=release_id, process=process or "",
+            command=shlex.split(spec.command) if spec else [], task_arn=t.arn, created_at=t.created_at,
+            started_at=t.started_at, stopped_at=t.stopped_at if t.stopped else None, exit_code=t.exit_code,
+            stop_code=t.stop_code, stopped_reason=t.stopped_reason, container_reason=t.container_reason,
+            log_tail=t.log_tail)
+
+
+def _record_jobs(db: Db, ctx: Context, step: s.Step, call: Call | None) -> None:
+    if ctx.event_target:
+        data = {"operation": call.operation, **{k: v for k, v in call.result.items() if k != "raw"}} if call else {}
+        w.event(db, ctx.event_target, "jobs", step.reason, step=step.key, request_id=call.request_id if call else None,
+                token=ctx.token, data=data)
+
+
+def _record_put_schedule(db: Db, ctx: Context, st: s.PutSchedule, call: Call | None) -> None:
+    task_runs.put_job_schedule(db, ctx.app_id, ctx.env_id, st.job, st.spec.expression, st.spec.task_definition,
+                               st.release_id)
+    _record_jobs(db, ctx, st, call)
+
+
+def _record_delete_schedule(db: Db, ctx: Context, st: s.DeleteSchedule, call: Call | None) -> None:
+    task_runs.delete_job_schedule(db, ctx.app_id, ctx.env_id, st.job)
+    _record_jobs(db, ctx, st, call)
+
+
+def _record_job_schedules(db: Db, ctx: Context, st: s.RecordJobSchedules, call: Call | None) -> None:
+    task_runs.replace_job_schedules(db, ctx.app_id, ctx.env_id, st.jobs)
+
+
 HANDLERS: dict[type[s.Step], Handler] = {
     s.StartDeployment: Handler(_start),
     s.SupersedeActive: Handler(_supersede),
@@ -193,4 +279,17 @@ HANDLERS: dict[type[s.Step], Handler] = {
         st.rule_arn, st.weights, owner=owner(ctx, st.process))),
     s.DeregisterTaskDefinition: Handler(_record_deregister, lambda drv, ctx, st: drv.deregister_task_definition(
         st.arn, owner=owner(ctx))),
+    s.RunReleaseTask: Handler(_record_release, _call_release),
+    s.RecordTaskStopped: Handler(_record_stopped),
+    s.StopTask: Handler(_record_aws, lambda drv, ctx, st: drv.stop_task(st.cluster, st.task_arn, st.why,
+                                                                       owner=owner(ctx))),
+    s.RecordStoppedTasks: Handler(_record_failed_tasks),
+    s.RecordJobRuns: Handler(_record_job_runs),
+    s.EnsureScheduleGroup: Handler(_record_jobs, lambda drv, ctx, st: drv.ensure_schedule_group(st.group, st.owner)),
+    s.PutSchedule: Handler(_record_put_schedule, lambda drv, ctx, st: drv.put_schedule(
+        st.spec, create=st.create, token=token(_dep_key(ctx), "schedule", st.job,
+                                              st.spec.task_definition.rsplit(":", 1)[-1]))),
+    s.DeleteSchedule: Handler(_record_delete_schedule, lambda drv, ctx, st: drv.delete_schedule(
+        st.group, st.job, owner=st.owner, token=token(_dep_key(ctx), "unschedule", st.job))),
+    s.RecordJobSchedules: Handler(_record_job_schedules),
 }

@@ -9,7 +9,10 @@ from paas.db import state
 from paas.db.records import EnvironmentRecord
 from paas.db.sql import Db
 from paas.domain.manifest import Manifest
-from paas.planner.desired import DeploymentSpec, Desired, EnvSpec, ReleaseSpec, reusable_task_version
+from paas.db.read_records import TaskRunRecord
+from paas.planner.desired import (
+    DeploymentSpec, Desired, EnvSpec, JobRecord, ReleaseSpec, TaskRun, reusable_task_version,
+)
 
 
 @dataclass(frozen=True)
@@ -28,8 +31,17 @@ def _release(r: state.ReleaseRow | None) -> ReleaseSpec | None:
         id=r.id, version=r.version, image=r.image, digest=r.digest, vars=dict(r.vars), secrets=dict(r.secrets),
         formation=dict(r.formation), manifest=Manifest.from_json(r.manifest), known_good=r.known_good_at is not None,
         td_version=reusable_task_version(r.formation, r.source_version, r.source_formation),
-        copied_from=r.source_version if r.kind == "rollback" else None,
+        copied_from=r.source_version if r.kind == "rollback" else None, kind=r.kind,
     )
+
+
+def task_run(r: TaskRunRecord | None) -> TaskRun | None:
+    if r is None:
+        return None
+    return TaskRun(id=r.id, kind=r.kind, task_arn=r.task_arn, process=r.process, command=tuple(r.command),
+                   created_at=r.created_at, deployment_id=r.deployment_id, job=r.job, stopped_at=r.stopped_at,
+                   exit_code=r.exit_code, stop_code=r.stop_code, stopped_reason=r.stopped_reason,
+                   container_reason=r.container_reason, log_tail=tuple(r.log_tail))
 
 
 def _deployment(f: state.InFlight | None, rels: dict[int, state.ReleaseRow]) -> DeploymentSpec | None:
@@ -46,7 +58,8 @@ def _deployment(f: state.InFlight | None, rels: dict[int, state.ReleaseRow]) -> 
         bake_seconds=d.bake_seconds, step_deadline_seconds=d.step_deadline_seconds, colours=f.colours,
         rollback_started_at=v(d.rollback_started_at), rollback_reason=d.rollback_reason, end_state=d.end_state,
         cancel_requested="cancel" in kinds, abort_requested="abort" in kinds, promote_requested="promote" in kinds,
-        last_wait=f.last_wait,
+        last_wait=f.last_wait, actor=d.actor, run_release_phase=d.run_release_phase,
+        release_run=task_run(f.release_run), recorded_stops=f.recorded_stops,
     )
 
 
@@ -64,6 +77,7 @@ def load_desired(db: Db, app_id: int, env_id: int) -> Loaded:
     gc_req = state.gc_request(db, h.live_deployment_id)
     observation = h.observation
     env = h.env
+    tasks = state.tasks(db, app_id, env_id)
     desired = Desired(
         app=h.app.name, app_id=app_id, app_type=h.app.app_type,
         env=EnvSpec(id=env.id, name=env.name, region=env.region, cluster=env.cluster,
@@ -81,6 +95,10 @@ def load_desired(db: Db, app_id: int, env_id: int) -> Loaded:
                   "request_handled": (clock.virtual(gc_req.requested_at).isoformat()
                                       if gc_req and gc_req.id == h.gc_request_handled_id else None)},
         rule_priorities=h.rule_priorities,
+        open_runs=tuple(task_run(r) for r in tasks.open_runs),
+        job_schedules={j.job: JobRecord(j.job, j.expression, j.task_definition, j.release_id, j.applied_at)
+                       for j in tasks.job_schedules},
+        job_runs=tasks.job_runs,
     )
     return Loaded(desired=desired, env=env, observation=observation,
                   task_definitions=state.task_definitions(db, app_id, env_id),

@@ -32,6 +32,7 @@ from paas.reconciler import failpoints, outcome
 from paas.reconciler.handlers import HANDLERS, Context
 from paas.reconciler.load import Loaded, load_desired
 from paas.reconciler.observe import observe, refresh_after, summary
+from paas.reconciler.task_watch import observe_tasks
 from paas.reconciler.outcome import Outcome
 
 log = logging.getLogger("paas.reconciler")
@@ -118,7 +119,7 @@ def reconcile_once(db: Db, claim: queue.Claim, driver_for: Callable[[Environment
                 if driver is None:
                     driver = driver_for(loaded.env)
                 if obs is None:
-                    obs = observe(driver, d, loaded.task_definitions, policy)
+                    obs = observe_tasks(driver, d, observe(driver, d, loaded.task_definitions, policy))
                     with fenced(db, claim):
                         w.record_observation(db, claim.app_id, claim.environment_id, summary(d, obs))
                 step = plan(d, obs, policy, clock.now())

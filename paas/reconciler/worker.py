@@ -37,7 +37,7 @@ def policy_from_settings() -> Policy:
     return Policy(poll_interval=d.poll_interval, stack_poll=d.stack_poll, rollout_deadline=d.rollout_deadline,
                   bake=d.bake, resync_interval=d.resync_interval,
                   metric_period=max(1, int(d.metric_period)), gc_interval=d.gc_interval,
-                  gc_settings=gc_settings())
+                  gc_settings=gc_settings(), jobs_poll=d.jobs_poll)
 
 
 def check_metric_period(period: int) -> None:

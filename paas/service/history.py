@@ -40,15 +40,34 @@ def check_limit(limit: int) -> int:
 
 
 def history(db: Db, *, app: str | None = None, env: str | None = None, since: str | None = None,
-            limit: int = DEFAULT_LIMIT) -> list[dict[str, Any]]:
-    """Deployments, newest first, from `paas_deploy_history`."""
+            limit: int = DEFAULT_LIMIT, runs: bool = True) -> list[dict[str, Any]]:
+    """Deployments from `paas_deploy_history` and (`runs`) one-off tasks from `task_runs`, newest
+    first. A deployment's row keeps the fields it always had; a run's has ``"type": "run"``."""
     check_limit(limit)
     since_seconds = v.duration(since, "--since") if since is not None else None
     if app is not None:
         get_app(db, app)  # a clear "no app named ..." rather than an empty table
     if env is not None:
         get_env(db, env)
-    return [_history_row(r) for r in reads.history(db, app=app, env=env, since_seconds=since_seconds, limit=limit)]
+    rows = [_history_row(r) for r in reads.history(db, app=app, env=env, since_seconds=since_seconds, limit=limit)]
+    if runs:
+        from paas.db import task_runs
+        from paas.service.tasks import run_json
+
+        rows += [{"type": "run", **_run_row(run_json(r))}
+                 for r in task_runs.history(db, app=app, env=env, since_seconds=since_seconds, limit=limit)]
+        rows.sort(key=lambda r: (r["created_at"], r.get("deployment_id") or 0, r.get("run_id") or 0), reverse=True)
+    return rows[:limit] if limit else rows
+
+
+def _run_row(r: dict[str, Any]) -> dict[str, Any]:
+    """A one-off run in history's terms: who ran what, when, and how it ended."""
+    return {"run_id": r["run_id"], "app": r["app"], "environment": r["environment"], "release": r["release"],
+            "release_version": r["release_version"], "process": r["process"], "command": r["command"],
+            "task_id": r["task_id"], "task_arn": r["task_arn"], "actor": r["actor"], "state": r["state"],
+            "exit_code": r["exit_code"], "stopped_reason": r["stopped_reason"], "created_at": r["created_at"],
+            "started_at": r["started_at"], "finished_at": r["stopped_at"],
+            "duration_seconds": r["duration_seconds"]}
 
 
 def _history_row(r: HistoryRecord) -> dict[str, Any]:
@@ -110,7 +129,8 @@ def deployment(db: Db, deployment_id: int) -> dict[str, Any]:
     out.update(
         current_step=d.current_step, superseded_by_id=d.superseded_by_id,
         requested={"canary_steps": list(d.canary_steps) if d.canary_steps else None, "pause_at": d.pause_at,
-                   "bake_seconds": d.bake_seconds, "step_deadline_seconds": d.step_deadline_seconds},
+                   "bake_seconds": d.bake_seconds, "step_deadline_seconds": d.step_deadline_seconds,
+                   "run_release_phase": d.run_release_phase},
         rollback=None if d.rolled_back_to_id is None else {
             "to_version": reads.release_version_of(db, d.rolled_back_to_id),
             "started_at": d.rollback_started_at, "reason": d.rollback_reason, "end_state": d.end_state},
@@ -119,6 +139,9 @@ def deployment(db: Db, deployment_id: int) -> dict[str, Any]:
                   for q in reads.steering(db, deployment_id)],
     )
     out["events"] = [{c: getattr(e, c) for c in EVENT_COLUMNS} for e in reads.events(db, deployment_id)]
+    from paas.service.failures import explain
+
+    out["failure"] = explain(db, deployment_id)
     return out
 
 

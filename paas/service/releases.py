@@ -10,7 +10,9 @@ The rules, each stated once here and enforced by the storage layer's queries:
   `paas rollback --to` its release (with a warning).
 - `paas rollback` restores the target's image, config version and manifest and keeps the
   formation as it is now (like Heroku); `--with-formation` takes the target's too. The default
-  target is the release that was live before the current one.
+  target is the release that was live before the current one. It does not run the target's
+  release phase again (its migrations ran when it was deployed) unless asked
+  (`--run-release-phase`).
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ def _open(db: Db, app_name: str, env_name: str | None) -> tuple[AppRecord, Envir
 def _create(db: Db, app: AppRecord, env: EnvironmentRecord, *, kind: str, image: v.ImageRef,
             config_version_id: int, formation: dict[str, Any], manifest: Manifest, strategy: str, actor: str,
             message: str | None, copied_from_id: int | None = None, canary_steps: list[int] | None = None,
-            pause_at: int | None = None, requested: dict[str, Any] | None = None) -> Requested:
+            pause_at: int | None = None, requested: dict[str, Any] | None = None,
+            run_release_phase: bool | None = None) -> Requested:
     """The one place a release and its deployment are born (two statements: the request path is
     measured in round trips, bench/cli_latency)."""
     v.message(message)
@@ -75,7 +78,8 @@ def _create(db: Db, app: AppRecord, env: EnvironmentRecord, *, kind: str, image:
         manifest=manifest.to_json(), copied_from_id=copied_from_id, actor=actor, message=message)
     dep_id, superseded = requests.insert_deployment(
         db, app.id, env.id, rel_id, version, kind=kind, image=str(image), strategy=strategy, actor=actor,
-        message=message, canary_steps=canary_steps, pause_at=pause_at, requested=requested)
+        message=message, canary_steps=canary_steps, pause_at=pause_at, requested=requested,
+        run_release_phase=run_release_phase)
     return Requested(dep_id, version, app.name, env.name, strategy, superseded,
                      urls=web_urls(manifest, app.name, env.app_domain))
 
@@ -219,7 +223,8 @@ def _formation_summary(f: dict[str, Any]) -> str:
 
 
 def rollback(db: Db, app_name: str, env_name: str | None, *, actor: str, to_version: int | None = None,
-             message: str | None = None, strategy: str | None = None, with_formation: bool = False) -> Requested:
+             message: str | None = None, strategy: str | None = None, with_formation: bool = False,
+             run_release_phase: bool = False) -> Requested:
     """A new release copying an older one: history stays append-only."""
     app, env, base = _open(db, app_name, env_name)
     if base is None:
@@ -261,8 +266,12 @@ def rollback(db: Db, app_name: str, env_name: str | None, *, actor: str, to_vers
         db, app, env, kind="rollback", image=v.image_ref(target.image), config_version_id=target.config_version_id,
         formation=formation, manifest=manifest, strategy=strategy, actor=actor,
         message=message or f"rollback to v{target.version}", copied_from_id=target.copied_from_id or target.id,
-        requested={"rollback_to": target.version, "with_formation": with_formation},
+        requested={"rollback_to": target.version, "with_formation": with_formation,
+                   **({"run_release_phase": True} if run_release_phase else {})},
+        run_release_phase=True if run_release_phase else None,
     )
+    if run_release_phase and manifest.release is None:
+        notes.append(f"v{target.version} has no [release] command: there is no release phase to run")
     req.notes.extend(notes)
     return req
 

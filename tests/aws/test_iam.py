@@ -54,6 +54,7 @@ def _run_every_operation(aws_env, driver, uid) -> dict[str, str]:
     driver.apply_stack(stack_spec(aws_env, app, manifest(paths=("/iam/*",))), f"{app}-2")  # UpdateStack
     stack = driver.describe_stack(spec.name)
     web = stack.infra["web"]
+    touched: dict[str, str] = {}
     driver.target_health([web.blue_target_group])
     driver.rule_weights([web.rule_arn])
     driver.set_weights(web.rule_arn, {web.blue_target_group: 100, web.green_target_group: 0},
@@ -70,6 +71,7 @@ def _run_every_operation(aws_env, driver, uid) -> dict[str, str]:
     driver.scale_service(aws_env.cluster, name, 0, owner=owner(app))
     driver.list_services(aws_env.cluster)
     driver.describe_tasks(aws_env.cluster, [f"arn:aws:ecs:{aws_env.region}:{ACCOUNT}:task/{aws_env.cluster}/0"])
+    touched.update(_tasks_logs_and_schedules(aws_env, driver, app, td))
     driver.deregister_task_definition(td, owner=owner(app))
 
     secret_arn, _ = driver.put_secret(f"/paas/test/{app}/TOKEN", "v1")  # CreateSecret
@@ -79,8 +81,8 @@ def _run_every_operation(aws_env, driver, uid) -> dict[str, str]:
     with pytest.raises(PaasError):
         driver.resolve_digest(f"{ACCOUNT}.dkr.ecr.{aws_env.region}.amazonaws.com/{app}:nope")
 
-    touched = {"stack": stack_id(aws_env, spec.name), "secret": secret_arn, "rule": web.rule_arn,
-               "service": created.result["arn"]}
+    touched.update({"stack": stack_id(aws_env, spec.name), "secret": secret_arn, "rule": web.rule_arn,
+                    "service": created.result["arn"]})
     set_moto_stack_status(aws_env, spec.name, "UPDATE_ROLLBACK_FAILED")
     driver.describe_stack(spec.name)  # DescribeStackEvents (the failure reason)
     try:
@@ -89,6 +91,34 @@ def _run_every_operation(aws_env, driver, uid) -> dict[str, str]:
         pass  # moto does not implement ContinueUpdateRollback; the request was sent
     driver.delete_stack(spec.name, f"{app}-del")
     return touched
+
+
+def _tasks_logs_and_schedules(aws_env, driver, app: str, td: str) -> dict[str, str]:
+    """One-off tasks, log reading and job schedules (paas run, paas logs, the release phase, jobs)."""
+    from paas.domain.specs import ScheduleSpec, TaskRunSpec
+
+    group = f"/paas/test/{app}"  # the stack's
+    spec = TaskRunSpec(cluster=aws_env.cluster, task_definition=td, container_name="web", command=("true",),
+                       subnets=tuple(aws_env.subnets), security_groups=tuple(aws_env.security_groups),
+                       started_by=f"paas-run-1-{app}")
+    task = driver.run_task(spec, spec.started_by).result["task_arn"]  # ListTasks, RunTask
+    driver.task_states(aws_env.cluster, [task])
+    driver.stop_task(aws_env.cluster, task, "iam coverage", owner=owner(app, None))  # StopTask
+    driver.log_events(group)  # FilterLogEvents
+    driver.log_tail(group, f"web/web/{task.rsplit('/', 1)[-1]}")  # GetLogEvents
+    sched = ScheduleSpec(group=f"paas-{app}-test", name="report", expression="rate(1 hour)",
+                         cluster_arn=f"arn:aws:ecs:{aws_env.region}:{ACCOUNT}:cluster/{aws_env.cluster}",
+                         role_arn=f"arn:aws:iam::{ACCOUNT}:role/paas/scheduler", task_definition=td,
+                         container_name="web", command=("report",), subnets=tuple(aws_env.subnets),
+                         security_groups=tuple(aws_env.security_groups), task_group="paas-job:report",
+                         owner=owner(app, None))
+    driver.ensure_schedule_group(sched.group, owner(app, None))  # GetScheduleGroup, CreateScheduleGroup
+    arn = driver.put_schedule(sched, create=True, token="c").result["arn"]  # ListTagsForResource, CreateSchedule
+    driver.put_schedule(sched, create=False, token="u")  # UpdateSchedule
+    driver.schedules(sched.group)  # ListSchedules, GetSchedule
+    driver.delete_schedule(sched.group, "report", owner=owner(app, None), token="d")  # DeleteSchedule
+    return {"task": task, "log_group": f"arn:aws:logs:{aws_env.region}:{ACCOUNT}:log-group:{group}",
+            "schedule": arn or f"arn:aws:scheduler:{aws_env.region}:{ACCOUNT}:schedule/{sched.group}/report"}
 
 
 def stack_id(aws_env, name: str) -> str:
@@ -110,6 +140,10 @@ def test_every_driver_operation_is_allowed_by_the_printed_policy(aws_env, driver
         assert _allowed(policy, "secretsmanager:PutSecretValue", touched["secret"])
         assert _allowed(policy, "elasticloadbalancing:ModifyRule", touched["rule"])
         assert _allowed(policy, "ecs:UpdateService", touched["service"])
+        assert _allowed(policy, "ecs:StopTask", touched["task"])
+        assert _allowed(policy, "logs:FilterLogEvents", touched["log_group"])
+        assert _allowed(policy, "scheduler:CreateSchedule", touched["schedule"])
+        assert not _allowed(policy, "scheduler:CreateSchedule", touched["schedule"].replace(":schedule/paas", ":schedule/x"))
         assert not _allowed(policy, "secretsmanager:PutSecretValue",
                             touched["secret"].replace(":secret:paas/", ":secret:other/"))
 
@@ -143,7 +177,9 @@ def test_the_policy_is_valid_fits_a_managed_policy_and_names_no_wildcard_action(
     plain, with_role = iam.policy_actions(variants[0]), iam.policy_actions(variants[1])
     assert {"iam:CreateRole", "iam:PutRolePolicy", "ec2:CreateSecurityGroup"} <= plain
     assert not {a for a in with_role if re.match(r"iam:(Create|Put|Delete|Attach|Detach|Update|Tag)", a)}
-    assert not any(a.startswith(("ec2:", "logs:")) for a in with_role)
+    # the stack's resources are the CloudFormation role's; the worker only reads task logs
+    assert not any(a.startswith("ec2:") for a in with_role)
+    assert {a for a in with_role if a.startswith("logs:")} == {"logs:FilterLogEvents", "logs:GetLogEvents"}
     pass_role = [st for st in variants[1]["Statement"]
                  if "iam:PassRole" in st["Action"] and st["Resource"] == CFN_ROLE]
     assert pass_role and pass_role[0]["Condition"] == {

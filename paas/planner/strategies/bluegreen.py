@@ -9,6 +9,7 @@ from datetime import datetime
 
 from paas.domain.observed import Observed
 from paas.domain.specs import other, service_name
+from paas.planner import release_phase
 from paas.planner import steps as s
 from paas.planner.desired import DeploymentSpec, Desired, Policy
 from paas.planner.strategies import common
@@ -34,11 +35,13 @@ def new_colour(dep: DeploymentSpec, p: str) -> str:
 
 def start_new_colour(d: Desired, dep: DeploymentSpec, obs: Observed, policy: Policy,
                      now: datetime) -> s.Step | None:
-    """Stack, task definitions, the new colour scaled up and healthy: shared with canary."""
+    """Stack, task definitions, the release phase, the new colour scaled up and healthy: shared
+    with canary."""
     target = dep.release
     colour_of = lambda p: new_colour(dep, p)  # noqa: E731
     step = (common.stack_step(d, target, obs, policy, dep)
             or common.task_definition_step(d, target, obs)
+            or release_phase.step(d, dep, obs, policy, now)
             or common.service_step(d, target, obs, policy, colour_of=colour_of))
     if step is not None:
         return step

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from paas.domain.observed import Observed
 from paas.domain.specs import COLOURS, other, service_name
-from paas.planner import build, gc, priorities
+from paas.planner import build, gc, jobs, priorities
 from paas.planner import steps as s
 from paas.planner.desired import DeploymentSpec, Desired, Policy, ReleaseSpec
 
@@ -206,13 +206,15 @@ def finish_state(dep: DeploymentSpec) -> str:
 
 
 def steady(d: Desired, obs: Observed, policy: Policy, now: datetime) -> s.Step:
-    """Nothing in flight: keep the current release running as recorded, and mark it known-good."""
+    """Nothing in flight: keep the current release running as recorded (its services, traffic and
+    scheduled jobs), and mark it known-good."""
     c = d.current
     if c is None:
         return s.Idle("nothing deployed yet", None)
     step = (task_definition_step(d, c, obs)
             or service_step(d, c, obs, policy, colour_of=lambda p: serving_colour(d, obs, p, c), drift=True)
-            or traffic_drift_step(d, c, obs))
+            or traffic_drift_step(d, c, obs)
+            or jobs.sync_step(d, c, obs))
     if step is not None:
         return step
     if not c.known_good and d.current_finished_at is not None:

@@ -1,6 +1,7 @@
 """Rolling: ECS replaces tasks in place (min healthy / max percent, circuit breaker on).
 
-ensure stack → register task definition → update service → wait until stable → succeeded.
+ensure stack → register task definition → release phase (paas.toml [release]; a non-zero exit
+fails the deployment with nothing changed) → update service → wait until stable → succeeded.
 A failed rollout, a tripped circuit breaker or the deadline rolls back to last known-good.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from paas.domain.observed import Observed
+from paas.planner import release_phase
 from paas.planner import steps as s
 from paas.planner.desired import DeploymentSpec, Desired, Policy
 from paas.planner.strategies import common
@@ -20,6 +22,7 @@ def plan(d: Desired, dep: DeploymentSpec, obs: Observed, policy: Policy, now: da
     target = dep.target
     step = (common.stack_step(d, target, obs, policy, dep)
             or common.task_definition_step(d, target, obs)
+            or release_phase.step(d, dep, obs, policy, now)
             or common.service_step(d, target, obs, policy))
     if step is not None:
         return step
