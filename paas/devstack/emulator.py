@@ -98,7 +98,12 @@ class Emulator:
         """A boto3 client for this endpoint with dummy credentials (tests and dev tools)."""
         import boto3
 
+        from botocore.config import Config
+
         kwargs.setdefault("region_name", self.region)
+        # a busy two-core machine can take long to answer; a retried create would then collide
+        # with its own first attempt, so wait rather than retry on a read timeout
+        kwargs.setdefault("config", Config(read_timeout=180, connect_timeout=20, retries={"mode": "standard"}))
         return boto3.client(
             service,
             endpoint_url=self.endpoint_url,

@@ -64,8 +64,12 @@ class Env:
 
     def client(self, service: str) -> Any:
         import boto3
+        from botocore.config import Config
 
-        return boto3.client(service, region_name=self.region, endpoint_url=self.endpoint_url)
+        # generous: on a loaded machine the emulator answers slowly, and a retried create would
+        # collide with its own first attempt
+        return boto3.client(service, region_name=self.region, endpoint_url=self.endpoint_url,
+                            config=Config(read_timeout=180, connect_timeout=20, retries={"mode": "standard"}))
 
     @contextmanager
     def moto_state(self) -> Iterator[None]:
@@ -143,7 +147,9 @@ def aws_env() -> Iterator[Env]:
 def driver(aws_env: Env):
     from paas.aws.session import make_driver
 
-    return make_driver(aws_env.region, endpoint_url=aws_env.endpoint_url)
+    # the driver's own timeouts are the reconciler's (bounded by the lease); here the emulator may be
+    # slow under load and nothing is fenced
+    return make_driver(aws_env.region, endpoint_url=aws_env.endpoint_url, read_timeout=180)
 
 
 @pytest.fixture
