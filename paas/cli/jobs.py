@@ -38,8 +38,9 @@ def jobs(app, env, as_json):
                    "(declare them in paas.toml: [jobs.NAME] schedule = \"rate(1 hour)\", command = \"...\")")
         return
     print_table(["job", "schedule", "command", "process", "state", "release", "next run", "last run", "last exit"],
-                [(j["job"], j["schedule"], j["command"], j["process"], j["state"], j["release"], j["next_run_at"],
+                [(j["job"], j["schedule"], j["command"], j["process"], j["state"],
+                  f"v{j['release_version']}" if j["release_version"] is not None else None, j["next_run_at"],
                   j["last_run_at"], j["last_exit_code"] if j["last_exit_code"] is not None else
                   (j["last_run_state"] if j["last_run_state"] == "running" else None)) for j in out["jobs"]],
-                title=f"{out['app']} in {out['environment']} (live release {out['release'] or '-'}; times local, "
+                title=f"{out['app']} in {out['environment']} (live release {'v' + str(out['release_version']) if out['release_version'] is not None else '-'}; times local, "
                       "schedules UTC)")

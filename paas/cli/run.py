@@ -172,7 +172,7 @@ def tasks_list(app, env, limit, all_kinds, as_json):
     print_table(["id", "task", "env", "kind", "release", "process", "command", "actor", "started", "duration",
                  "state"],
                 [(r["run_id"], r["task_id"], r["environment"], r["job"] and f"job {r['job']}" or r["kind"],
-                  r["release"], r["process"], r["command"], r["actor"], r["created_at"],
+                  _v(r["release_version"]), r["process"], r["command"], r["actor"], r["created_at"],
                   human_seconds(r["duration_seconds"]) if r["duration_seconds"] is not None else None, _state(r))
                  for r in rows])
 
@@ -213,9 +213,13 @@ def tasks_stop(app, task, env, actor, as_json):
         click.echo(f"task {names.task_id(arn)} is stopping (see: paas tasks {app} -e {e.name})")
 
 
+def _v(version: int | None) -> str | None:
+    return f"v{version}" if version is not None else None
+
+
 def history_cells(r: dict) -> tuple:
     """A one-off run as a row of `paas history`'s table."""
     state = r["state"] if r["exit_code"] is None else f"{r['state']} (exit {r['exit_code']})"
-    return (f"run {r['run_id']}", r["app"], r["environment"], r["release"], None, "run", state, r["actor"],
+    return (f"run {r['run_id']}", r["app"], r["environment"], _v(r["release_version"]), None, "run", state, r["actor"],
             r["command"], r["created_at"],
             human_seconds(r["duration_seconds"]) if r["duration_seconds"] is not None else None)

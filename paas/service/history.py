@@ -62,7 +62,7 @@ def history(db: Db, *, app: str | None = None, env: str | None = None, since: st
 
 def _run_row(r: dict[str, Any]) -> dict[str, Any]:
     """A one-off run in history's terms: who ran what, when, and how it ended."""
-    return {"run_id": r["run_id"], "app": r["app"], "environment": r["environment"], "release": r["release"],
+    return {"run_id": r["run_id"], "app": r["app"], "environment": r["environment"],
             "release_version": r["release_version"], "process": r["process"], "command": r["command"],
             "task_id": r["task_id"], "task_arn": r["task_arn"], "actor": r["actor"], "state": r["state"],
             "exit_code": r["exit_code"], "stopped_reason": r["stopped_reason"], "created_at": r["created_at"],

@@ -49,7 +49,7 @@ def jobs(db: Db, app_name: str, env_name: str | None, now: datetime | None = Non
             "job": name, "schedule": expression, "command": job.command if job else None,
             "process": manifest.task_process(job.process) if job and manifest else None,
             "cpu": job.cpu if job else None, "memory": job.memory if job else None, "state": status,
-            "release": f"v{task_runs.release_version(db, rec.release_id)}" if rec and rec.release_id else None,
+            "release_version": task_runs.release_version(db, rec.release_id) if rec and rec.release_id else None,
             "applied_at": rec.applied_at if rec else None, "next_run_at": nxt,
             "last_run_at": last.created_at if last else None,
             "last_run_state": run_state(last) if last else None,
@@ -58,4 +58,4 @@ def jobs(db: Db, app_name: str, env_name: str | None, now: datetime | None = Non
             "last_task_id": last.task_arn.rsplit("/", 1)[-1] if last and last.task_arn else None,
         })
     return {"app": app.name, "environment": env.name,
-            "release": f"v{live.version}" if live else None, "jobs": out}
+            "release_version": live.version if live else None, "jobs": out}

@@ -203,7 +203,6 @@ def run_json(r: TaskRunListing) -> dict[str, Any]:
     duration = (end - (t.started_at or t.created_at)).total_seconds() if end else None
     return {
         "run_id": t.id, "app": r.app, "environment": r.environment, "kind": t.kind, "job": t.job,
-        "release": f"v{r.release_version}" if r.release_version is not None else None,
         "release_version": r.release_version, "process": t.process, "command": shlex.join(t.command),
         "actor": t.actor, "task_id": names.task_id(t.task_arn) if t.task_arn else None, "task_arn": t.task_arn,
         "deployment_id": t.deployment_id, "created_at": t.created_at, "started_at": t.started_at,

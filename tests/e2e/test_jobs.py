@@ -109,7 +109,7 @@ def test_jobs_are_scheduled_on_each_release_removed_with_paas_toml_and_restored_
     assert r.code == 0, r.out + r.err
     jobs = _wait("both jobs scheduled", lambda: (j := _jobs(stack, app)) and all(
         x["state"] == "scheduled" for x in j.values()) and j)
-    assert set(jobs) == {"report", "cleanup"} and jobs["report"]["release"] == "v1"
+    assert set(jobs) == {"report", "cleanup"} and jobs["report"]["release_version"] == 1
     sch = _schedules(stack, app)
     assert set(sch) == {"report", "cleanup"}
     cleanup = sch["cleanup"]
@@ -131,7 +131,7 @@ def test_jobs_are_scheduled_on_each_release_removed_with_paas_toml_and_restored_
     assert ran["last_task_id"] and ran["last_run_at"]
     runs = stack.paas("tasks", app, "--all", "--json").json()
     job_runs = [x for x in runs if x["kind"] == "job" and x["job"] == "report"]
-    assert job_runs and job_runs[0]["command"] == "report --daily" and job_runs[0]["release"] == "v1"
+    assert job_runs and job_runs[0]["command"] == "report --daily" and job_runs[0]["release_version"] == 1
     assert len({x["task_arn"] for x in job_runs}) == len(job_runs)  # each run recorded once
     table = stack.paas("jobs", app).out
     assert "report" in table and "rate(1 minute)" in table and "scheduled" in table

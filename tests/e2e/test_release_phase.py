@@ -41,8 +41,8 @@ def test_the_release_phase_runs_before_the_services_change(stack):
     r = stack.paas("deploy", app, "--image", image, "--manifest", _manifest(stack), "--wait")
     assert r.code == 0, r.out + r.err
     [run] = _release_runs(stack, app)
-    assert (run["command"], run["exit_code"], run["state"], run["release"]) == (
-        "manage migrate --noinput", 0, "succeeded", "v1")
+    assert (run["command"], run["exit_code"], run["state"], run["release_version"]) == (
+        "manage migrate --noinput", 0, "succeeded", 1)
     assert run["log_tail"][-1] == "migrated 3 tables"
     dep = stack.paas("history", app, "--json").json()[0]["deployment_id"]
     steps = [e["step"].split(":")[0] for e in stack.events(dep) if e["kind"] == "step"]
@@ -54,7 +54,7 @@ def test_the_release_phase_runs_before_the_services_change(stack):
     assert len(_release_runs(stack, app)) == 1
     # a config change does (new configuration a migration may read)
     assert stack.paas("config", "set", app, "FEATURE=1", "--wait").code == 0
-    assert [x["release"] for x in _release_runs(stack, app)] == ["v3", "v1"]
+    assert [x["release_version"] for x in _release_runs(stack, app)] == [3, 1]
 
 
 def test_a_failing_release_phase_fails_the_deployment_and_changes_no_service(stack):
@@ -105,7 +105,7 @@ def test_a_rollback_runs_the_release_phase_only_when_asked(stack):
     r = stack.paas("rollback", app, "--to", "v2", "--run-release-phase", "--wait")
     assert r.code == 0, r.out + r.err
     runs = _release_runs(stack, app)
-    assert len(runs) == 3 and runs[0]["release"] == "v4"
+    assert len(runs) == 3 and runs[0]["release_version"] == 4
     show = stack.paas("deployments", "show", str(stack.paas("history", app, "--json").json()[0]["deployment_id"]),
                       "--json").json()
     assert show["requested"]["run_release_phase"] is True

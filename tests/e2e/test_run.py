@@ -59,7 +59,7 @@ def test_run_streams_the_tasks_lines_and_exits_with_its_code(stack):
     [run] = _runs(stack, app)
     assert (run["command"], run["exit_code"], run["state"], run["actor"]) == ("manage migrate --plan", 3, "failed",
                                                                             "tester@test")
-    assert run["release"] == "v1" and run["process"] == "web" and run["log_tail"][-1] == "error: relation already exists"
+    assert run["release_version"] == 1 and run["process"] == "web" and run["log_tail"][-1] == "error: relation already exists"
     # who ran what, when, with which exit code: in `paas history` and in SQL
     hist = stack.paas("history", app, "--json").json()
     assert [h.get("type") for h in hist] == ["run", None]
