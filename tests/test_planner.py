@@ -108,6 +108,33 @@ def test_failed_rollout_goes_to_known_good_not_to_the_previous_release():
     assert isinstance(step, s.BeginRollback) and step.to_release == 1
 
 
+@pytest.mark.parametrize("strategy", ["rolling", "blue-green", "canary"])
+def test_failed_tasks_of_the_new_release_roll_it_back_though_ecs_breaker_never_trips(strategy):
+    """Every other task crashing: ECS's rollout stays IN_PROGRESS (its breaker resets on each
+    healthy task); the failures recorded in the timeline reach ECS's threshold (3 for 4 tasks)."""
+    v1, v2 = release(1, known_good=True), release(2, count=4)
+    colour = "blue" if strategy == "rolling" else "green"
+    o_services = [svc(colour, td(2), 4, 2, "IN_PROGRESS")]
+
+    def step_with(failed):
+        dep = deployment(v2, strategy, failed_tasks=failed, colours={"web": colour})
+        d = desired(active=dep, current=v1, known_good=v1)
+        return plan(d, observed(d, v2, o_services, {colour: 2}, tds={key(1): td(1), key(2): td(2)}), POLICY, NOW)
+
+    assert isinstance(step_with({2: 2, 1: 5}), s.Wait)  # below the threshold; the old release's failures don't count
+    step = step_with({2: 3})
+    assert isinstance(step, s.BeginRollback) and step.to_release == 1
+    assert "3 tasks of v2 failed" in step.reason
+
+
+def test_a_rollback_is_not_judged_by_the_failures_of_the_release_it_leaves():
+    v1, v2 = release(1, known_good=True), release(2)
+    dep = deployment(v2, rollback_target=v1, rollback_started_at=NOW, failed_tasks={2: 9})
+    d = desired(active=dep, current=v1, known_good=v1)
+    o = observed(d, v1, [svc("blue", td(1), 2, 1, "IN_PROGRESS")], {"blue": 1}, tds={key(1): td(1), key(2): td(2)})
+    assert isinstance(plan(d, o, POLICY, NOW), s.Wait)
+
+
 def test_deadline_rolls_back_and_a_failed_rollback_fails():
     v1, v2 = release(1, known_good=True), release(2)
     late = NOW - timedelta(seconds=POLICY.rollout_deadline + 1)

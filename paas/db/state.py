@@ -7,7 +7,7 @@ views use.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Iterable
 
@@ -57,6 +57,7 @@ class InFlight:
     last_wait: str | None
     release_run: TaskRunRecord | None = None  # its release-phase task, once started
     recorded_stops: frozenset[str] = frozenset()  # task ARNs of its `task_stopped` events
+    stops_by_release: dict[int, int] = field(default_factory=dict)  # release version → its tasks' recorded stops
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,11 @@ def in_flight(db: Db, app_id: int, env_id: int) -> list[InFlight]:
                (SELECT row_to_json(t) FROM task_runs t WHERE t.deployment_id = d.id AND t.kind = 'release')
                    AS release_run,
                ARRAY(SELECT ev.data->>'task_arn' FROM deployment_events ev
-                      WHERE ev.deployment_id = d.id AND ev.kind = 'task_stopped') AS recorded_stops
+                      WHERE ev.deployment_id = d.id AND ev.kind = 'task_stopped') AS recorded_stops,
+               COALESCE((SELECT jsonb_object_agg(x.release, x.n) FROM (
+                            SELECT ev.data->>'release' AS release, count(*) AS n FROM deployment_events ev
+                             WHERE ev.deployment_id = d.id AND ev.kind = 'task_stopped'
+                               AND ev.data->>'release' IS NOT NULL GROUP BY 1) x), '{}'::jsonb) AS stops_by_release
           FROM deployments d
          WHERE d.app_id = %(a)s AND d.environment_id = %(e)s AND d.state IN ('pending', 'in_progress')
          ORDER BY d.id
@@ -134,7 +139,8 @@ def in_flight(db: Db, app_id: int, env_id: int) -> list[InFlight]:
                          for q in r.steering_rows)
         applied = {k: datetime.fromisoformat(v) for k, v in (r.applied_steps or {}).items()}
         out.append(InFlight(of(DeploymentRecord, r), dict(r.colour_map), steering, applied, r.last_wait,
-                            _run_from_json(r.release_run), frozenset(a for a in r.recorded_stops if a)))
+                            _run_from_json(r.release_run), frozenset(a for a in r.recorded_stops if a),
+                            {int(k): int(n) for k, n in r.stops_by_release.items() if k.isdigit()}))
     return out
 
 

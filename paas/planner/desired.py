@@ -135,6 +135,7 @@ class DeploymentSpec:
     run_release_phase: bool | None = None  # asked for (True) or against (False); None: the release kind decides
     release_run: TaskRun | None = None  # its release-phase task, once started
     recorded_stops: frozenset[str] = frozenset()  # task ARNs whose stop is already in its timeline
+    failed_tasks: dict[int, int] = field(default_factory=dict)  # release version → its tasks recorded as failed
 
     @property
     def rolling_back(self) -> bool:

@@ -60,6 +60,7 @@ def _deployment(f: state.InFlight | None, rels: dict[int, state.ReleaseRow]) -> 
         cancel_requested="cancel" in kinds, abort_requested="abort" in kinds, promote_requested="promote" in kinds,
         last_wait=f.last_wait, actor=d.actor, run_release_phase=d.run_release_phase,
         release_run=task_run(f.release_run), recorded_stops=f.recorded_stops,
+        failed_tasks=f.stops_by_release,
     )
 
 

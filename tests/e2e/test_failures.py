@@ -76,3 +76,25 @@ def test_ctrl_c_during_wait_says_the_deployment_continues_and_watch_reattaches(s
     assert again.code == 0 and json.loads(again.out)["state"] == "succeeded"
     assert stack.paas("deployments", "watch", "999").code == 2
     assert stack.paas("watch", stack.app()).code == 2  # nothing deployed yet
+
+
+def test_a_half_failing_release_is_rolled_back_though_ecs_breaker_never_trips(stack):
+    """Every second task of v2 crashes. ECS's breaker resets on each healthy task and never trips;
+    paas counts the failures in the timeline and rolls back at ECS's threshold (3 for 4 tasks)."""
+    import time
+
+    app = stack.app()
+    good, half = f"registry.example.com/{app}:1", f"registry.example.com/{app}:2-half"
+    set_profile(stack.emulator.profiles_path, half, fail_ratio=0.5, exit_code=3, crash_message="flaky start")
+    stack.start_worker()
+    assert stack.paas("deploy", app, "--image", good, "--wait").code == 0
+    assert stack.paas("scale", app, "web=4", "--wait").code == 0
+    started = time.monotonic()
+    r = stack.paas("deploy", app, "--image", half, "--wait")
+    took = time.monotonic() - started
+    assert r.code == 1 and "ROLLED BACK" in r.out, r.out + r.err
+    dep = stack.paas("history", app, "--json").json()[0]
+    assert "tasks of v3 failed during its rollout" in dep["error"], dep
+    stops = [e for e in stack.events(dep["deployment_id"]) if e["kind"] == "task_stopped"]
+    assert sum(e["data"]["release"] == 3 for e in stops) >= 3
+    print(f"half-failing release rolled back {took:.1f}s after `paas deploy`")

@@ -46,8 +46,9 @@ def start_new_colour(d: Desired, dep: DeploymentSpec, obs: Observed, policy: Pol
     if step is not None:
         return step
     r = common.rollout(d, target, obs, colour_of=colour_of)
-    if r.failed:
-        return common.failure(d, dep, r.failed)
+    failed = r.failed or common.too_many_failed_tasks(dep)
+    if failed:
+        return common.failure(d, dep, failed)
     if not r.ok:
         if common.deadline_passed(dep, policy, now):
             return common.failure(d, dep, f"new colour not healthy within {policy.rollout_deadline:.0f}s")

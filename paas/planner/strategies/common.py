@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -169,6 +171,29 @@ def rollout(d: Desired, release: ReleaseSpec, obs: Observed, colour_of=None,
                        "pending": svc.pending, "healthy": healthy, "rollout": svc.rollout_state,
                        "failed_tasks": prim.failed_tasks if prim else 0}
     return r
+
+
+def failed_tasks_threshold(desired: int) -> int:
+    """ECS's default circuit-breaker threshold: half the desired count, at least 3, at most 200."""
+    return min(200, max(3, math.ceil(desired / 2)))
+
+
+def too_many_failed_tasks(dep: DeploymentSpec) -> str | None:
+    """Why the new release fails on its tasks' record, when ECS's breaker would not.
+
+    ECS resets the breaker's count whenever a task turns healthy (resetOnHealthyTask), so a
+    release whose every other task crashes may never trip it. paas counts every failed task of
+    the release it rolls out, as recorded in the deployment's timeline, against the same threshold.
+    """
+    if dep.rolling_back:
+        return None
+    target = dep.target
+    failed = dep.failed_tasks.get(target.version, 0)
+    limit = failed_tasks_threshold(sum(target.count(p) for p in target.processes))
+    if failed >= limit:
+        return (f"{failed} tasks of v{target.version} failed during its rollout (threshold {limit}; "
+                "ECS's circuit breaker forgets failures whenever a task turns healthy)")
+    return None
 
 
 def failure(d: Desired, dep: DeploymentSpec, reason: str) -> s.Step:

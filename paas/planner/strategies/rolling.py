@@ -27,8 +27,9 @@ def plan(d: Desired, dep: DeploymentSpec, obs: Observed, policy: Policy, now: da
     if step is not None:
         return step
     r = common.rollout(d, target, obs)
-    if r.failed:
-        return common.failure(d, dep, r.failed)
+    failed = r.failed or common.too_many_failed_tasks(dep)
+    if failed:
+        return common.failure(d, dep, failed)
     if r.ok:
         verb = "rolled back to" if dep.rolling_back else "running"
         return s.Finish(f"{verb} v{target.version}: all processes stable and healthy", dep.id, common.finish_state(dep))
