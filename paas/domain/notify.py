@@ -42,7 +42,7 @@ def events(values: Iterable[str] | None) -> tuple[str, ...]:
     names: list[str] = []
     for value in values or ():
         for part in str(value).split(","):
-            part = part.strip()
+            part = part.strip(" ")  # "a, b" is fine; a newline or tab is not
             if not part:
                 continue
             if part not in EVENTS:
