@@ -21,7 +21,10 @@ from paas.domain.errors import UserError
 
 @click.group(cls=Group)
 def notify():
-    """Webhook notifications (Slack or signed JSON) for an app's pipeline and deployments."""
+    """Webhooks told about an app's pipeline and deployments.
+
+    Slack messages or signed JSON, delivered at least once, in order per target.
+    """
 
 
 def _env_name(ctx, param, value):
@@ -88,7 +91,9 @@ def _new_secret() -> str:
 @actor_option
 @json_option
 def notify_add(app, url, env, store_env, fmt, events, secret_from_file, actor, as_json):
-    """Send APP's events to URL (https; http only to loopback).
+    """Send APP's events to webhook URL.
+
+    URL must be https (http only to loopback).
 
     The URL is stored in SSM Parameter Store as a SecureString, never in the database, and is
     never shown again (lists show scheme://host/…). Give `-` as URL to type it without echo or
@@ -146,7 +151,9 @@ def notify_add(app, url, env, store_env, fmt, events, secret_from_file, actor, a
 @click.option("--all", "removed", is_flag=True, help="Also removed targets.")
 @json_option
 def notify_list(app, removed, as_json):
-    """APP's notification targets, with delivery counts (URLs redacted).
+    """APP's notification targets and their delivery counts.
+
+    URLs are shown redacted (scheme://host/…).
 
     \b
     Example:
@@ -175,7 +182,7 @@ def notify_list(app, removed, as_json):
 @actor_option
 @json_option
 def notify_remove(app, target_id, actor, as_json):
-    """Stop notifying target ID of APP and delete its URL and secret from SSM.
+    """Stop notifying target ID of APP (its URL and secret leave SSM).
 
     Notifications still pending for it are dropped (recorded as `dropped`).
 
@@ -217,7 +224,9 @@ def notify_remove(app, target_id, actor, as_json):
               help="Use this signing secret (16-256 printable characters) instead of a generated one.")
 @json_option
 def notify_secret(app, target_id, from_file, as_json):
-    """Replace the signing secret of target ID of APP (a new one is shown once).
+    """Replace the signing secret of target ID of APP.
+
+    A generated secret is shown once.
 
     Workers pick it up within PAAS_NOTIFY_CACHE (default 60 s); receivers should accept both
     secrets meanwhile.
@@ -254,7 +263,10 @@ def notify_secret(app, target_id, from_file, as_json):
 @click.option("--limit", "-n", default="50", show_default=True, help="At most N, newest first.")
 @json_option
 def notify_deliveries(app, target_id, limit, as_json):
-    """APP's newest notifications and how their delivery went (pending, delivered, dead, dropped).
+    """APP's newest notifications and their delivery state.
+
+    States: pending (being tried, or waiting to be retried), delivered, dead (failed for longer
+    than PAAS_NOTIFY_MAX_AGE) and dropped (the target was removed first).
 
     \b
     Example:
