@@ -460,3 +460,43 @@ def test_the_worker_role_enqueues_and_delivers_and_the_cli_role_does_not(db, db_
     assert c.execute("UPDATE notify_targets SET removed_at = NULL, removed_by = NULL WHERE id = %(i)s", i=tid) == 0
     c.rollback()
     c.close()
+
+
+# --------------------------------------------------------------------------- deployment transitions
+
+def test_deployment_starts_and_ends_write_their_notifications_in_the_same_transaction(paas, db, app_env):
+    from paas.db import deployment_writes as w
+
+    _target(db, app_env, env_id=app_env.env_id)
+    r = paas("deploy", "checkout", "--image", "shop:1", "--env", "staging", "--json")
+    assert r.code == 0, r.err
+    first = r.json()["deployment_id"]
+    assert w.start(db, first, "w1", 1)
+    db.rollback()  # the state change rolled back: so did its notification
+    assert _outbox(db) == []
+
+    assert w.start(db, first, "w1", 1)
+    assert w.finish(db, first, "rolled_back", "turned back", 1, error="5xx over 2%", rolled_back=True)
+    db.commit()
+    second = paas("deploy", "checkout", "--image", "shop:2", "--env", "staging", "--json").json()["deployment_id"]
+    assert w.start(db, second, "w1", 1)
+    assert w.fail(db, second, "image not found", 1)
+    db.commit()
+    third = paas("deploy", "checkout", "--image", "shop:3", "--env", "staging", "--json").json()["deployment_id"]
+    assert w.start(db, third, "w1", 1)
+    assert w.finish(db, third, "succeeded", "done", 1, error=None, rolled_back=False)
+    db.commit()
+    fourth = paas("deploy", "checkout", "--image", "shop:4", "--env", "staging", "--json").json()["deployment_id"]
+    assert w.start(db, fourth, "w1", 1)
+    w.supersede(db, fourth, third, "newer request", 1)  # superseded: nothing to say
+    db.commit()
+
+    got = [(r.event, r.payload["deployment_id"], r.payload["release"], r.payload["image"], r.payload["reason"])
+           for r in _outbox(db)]
+    assert got == [
+        ("deploy_started", first, 1, "shop:1", None), ("rolled_back", first, 1, "shop:1", "5xx over 2%"),
+        ("deploy_started", second, 2, "shop:2", None), ("deploy_failed", second, 2, "shop:2", "image not found"),
+        ("deploy_started", third, 3, "shop:3", None), ("deploy_succeeded", third, 3, "shop:3", None),
+        ("deploy_started", fourth, 4, "shop:4", None),
+    ]
+    assert _outbox(db)[0].payload["release_kind"] == "deploy"

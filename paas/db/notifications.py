@@ -156,7 +156,7 @@ def enqueue_deployment(db: Db, deployment_id: int, event: str, reason: str | Non
     one statement when no target of the app wants the event."""
     r = db.one(
         """
-        SELECT d.app_id, d.environment_id, r.version AS release, i.reference AS image,
+        SELECT d.app_id, d.environment_id, r.version AS release, r.kind AS release_kind, i.reference AS image,
                COALESCE(r.image_digest, i.digest) AS image_digest, d.strategy, d.actor
           FROM deployments d
           JOIN releases r ON r.id = d.release_id
@@ -169,7 +169,8 @@ def enqueue_deployment(db: Db, deployment_id: int, event: str, reason: str | Non
     if r is None:
         return
     enqueue(db, app_id=r.app_id, environment_id=r.environment_id, event=event,
-            payload={"release": r.release, "deployment_id": deployment_id, "image": r.image,
+            payload={"release": r.release, "release_kind": r.release_kind, "deployment_id": deployment_id,
+                     "image": r.image,
                      "image_digest": r.image_digest, "strategy": r.strategy, "actor": r.actor,
                      "reason": reason})
 
