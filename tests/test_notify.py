@@ -500,3 +500,16 @@ def test_deployment_starts_and_ends_write_their_notifications_in_the_same_transa
         ("deploy_started", fourth, 4, "shop:4", None),
     ]
     assert _outbox(db)[0].payload["release_kind"] == "deploy"
+
+
+def test_list_and_deliveries_print_tables_without_secrets(paas, db, app_env):
+    tid = _target(db, app_env, env_id=app_env.env_id, events=["deploy_failed", "rolled_back"])
+    n.enqueue(db, app_id=app_env.app_id, environment_id=app_env.env_id, event="rolled_back", payload={})
+    db.commit()
+    r = paas("notify", "list", "checkout")
+    assert r.code == 0, r.err
+    assert "http://127.0.0.1/…" in r.out and "deploy_failed,rolled_back" in r.out and "staging" in r.out
+    assert "/paas/notify/" not in r.out
+    r = paas("notify", "deliveries", "checkout", "--target", str(tid))
+    assert r.code == 0 and "rolled_back" in r.out and "pending" in r.out
+    assert paas("notify", "list", "checkout", "--json").json()[0]["pending"] == 1

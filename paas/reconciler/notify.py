@@ -31,6 +31,7 @@ from typing import Callable
 from paas.db import notifications as n
 from paas.db.engine import pooled
 from paas.domain import notify
+from paas.reconciler import metrics as m
 from paas.reconciler.logs import kv
 from paas.settings import NotifySettings
 
@@ -150,6 +151,7 @@ class Deliverer:
         if d.target_removed:
             with pooled(self.engine) as db:
                 n.dropped(db, d, self.owner, "target removed")
+            m.NOTIFICATIONS.labels("dropped").inc()
             return
         try:
             url, secret = self.resolve(d)
@@ -157,7 +159,9 @@ class Deliverer:
             attempt = Attempt(False, None, f"reading the target's URL from SSM: {show(str(e), 200)}")
         else:
             body = notify.body(d.format, d.payload)
+            t0 = time.monotonic()
             attempt = post(url, body, headers_for(d, secret, body, time.time()), s.timeout)
+            m.NOTIFY_SECONDS.observe(time.monotonic() - t0)
             del url, secret
         with pooled(self.engine) as db:
             if attempt.ok:
@@ -169,6 +173,7 @@ class Deliverer:
                 state = n.failed(db, d, self.owner, status=attempt.status, error=attempt.error, retry_in=retry,
                                  max_age=s.max_age)
                 recorded = state is not None
+        m.NOTIFICATIONS.labels("lease_lost" if not recorded else "retry" if state == "pending" else state).inc()
         level = logging.INFO if attempt.ok else logging.WARNING
         log.log(level, "notification", extra=kv(id=d.id, key=d.key, event=d.event, target=d.target_id,
                                                 attempt=d.attempts, state=state, status=attempt.status,
