@@ -513,3 +513,47 @@ def test_list_and_deliveries_print_tables_without_secrets(paas, db, app_env):
     r = paas("notify", "deliveries", "checkout", "--target", str(tid))
     assert r.code == 0 and "rolled_back" in r.out and "pending" in r.out
     assert paas("notify", "list", "checkout", "--json").json()[0]["pending"] == 1
+
+
+def test_a_name_resolving_to_a_link_local_address_is_not_posted_to():
+    from paas.reconciler.notify import post
+
+    # the address a host resolves to is checked when sent (a literal here: the tests control no DNS name)
+    a = post("http://169.254.169.254/latest/meta-data", b"{}", {}, 1.0)
+    assert not a.ok and a.status is None and "link-local" in a.error
+
+
+def test_two_workers_at_once_keep_each_targets_order(db, db_url, app_env, receiver):
+    import threading
+
+    from paas.db.engine import make_engine
+    from paas.reconciler.notify import Deliverer
+
+    targets = [_target(db, app_env, name="one"), _target(db, app_env, name="two")]
+    for i in range(12):
+        n.enqueue(db, app_id=app_env.app_id, environment_id=None, event="deploy_started", payload={"release": i})
+    db.commit()
+    engine = make_engine(db_url, pool_size=4)
+    workers = [Deliverer(engine, f"w{k}", _settings(), resolve=lambda d: (f"{receiver.url}?t={d.target_id}", SECRET))
+               for k in range(2)]
+    done = threading.Event()
+
+    def loop(dl):
+        while not done.is_set():
+            if dl.run_once() == 0:
+                done.wait(0.01)
+
+    threads = [threading.Thread(target=loop, args=(w,)) for w in workers]
+    for t in threads:
+        t.start()
+    try:
+        receiver.wait_for(24, timeout=60)
+    finally:
+        done.set()
+        for t in threads:
+            t.join(timeout=30)
+        engine.dispose()
+    for tid in targets:
+        seen = [r.json()["release"] for r in receiver.requests if r.path.endswith(f"?t={tid}")]
+        assert seen == list(range(12)), (tid, seen)
+    assert len({r.headers["Idempotency-Key"] for r in receiver.requests}) == 24

@@ -64,8 +64,33 @@ class Attempt:
     error: str
 
 
+def _refused_address(url: str) -> str | None:
+    """Why the URL's host must not be posted to now (it resolves to a link-local, unspecified or
+    multicast address, e.g. the instance metadata service), or None. The URL check at `notify
+    add` refuses such IP literals; this catches a DNS name pointing there. (A name that changes
+    its answer between this lookup and the connection is not caught: limit the workers' egress.)"""
+    import ipaddress
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
+                                   proto=socket.IPPROTO_TCP)
+    except OSError:
+        return None  # the request itself reports the lookup failure
+    for info in infos:
+        ip = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        if ip.is_link_local or ip.is_unspecified or ip.is_multicast:
+            return f"{notify.redact_url(url)} resolves to {ip}, a link-local, unspecified or multicast address"
+    return None
+
+
 def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Attempt:
     """One POST; never raises for what the network or the receiver does."""
+    refused = _refused_address(url)
+    if refused:
+        return Attempt(False, None, refused)
     req = urllib.request.Request(url, data=body, method="POST",
                                  headers={"Content-Type": "application/json", "User-Agent": USER_AGENT, **headers})
     where = notify.redact_url(url)
