@@ -128,13 +128,20 @@ def notify_add(app, url, env, store_env, fmt, events, secret_from_file, actor, a
         a, e, store = svc.scope(db, app, env, store_env)
     url_param, secret_param = nd.parameter_names(a.name, uuid4().hex)
     drv = driver_for(store)
-    drv.put_parameter(url_param, url)
-    drv.put_parameter(secret_param, secret)
     display = nd.redact_url(url)
-    del url, secret
-    with transaction() as db:
-        target_id = svc.record(db, a, e, store, fmt=fmt, events=wanted, url_param=url_param,
-                               secret_param=secret_param, url_display=display, actor=who)
+    try:
+        drv.put_parameter(url_param, url)
+        drv.put_parameter(secret_param, secret)
+        del url, secret
+        with transaction() as db:
+            target_id = svc.record(db, a, e, store, fmt=fmt, events=wanted, url_param=url_param,
+                                   secret_param=secret_param, url_display=display, actor=who)
+    except BaseException:
+        try:  # nothing was recorded: leave no parameter behind
+            drv.delete_parameters([url_param, secret_param])
+        except Exception:  # noqa: BLE001 - the first error is the one to report
+            pass
+        raise
     out = {"id": target_id, "app": a.name, "environment": e.name if e else None, "format": fmt,
            "events": list(wanted), "url": display, "store_environment": store.name}
     if as_json:
