@@ -184,6 +184,43 @@ def aws_rate() -> tuple[float, float | None]:
     return rate, burst
 
 
+# (variable, attribute, default seconds): notification delivery (paas/reconciler/notify.py)
+NOTIFY_DURATIONS: tuple[tuple[str, str, float], ...] = (
+    ("PAAS_NOTIFY_TIMEOUT", "timeout", 5.0),  # one webhook request, connect + answer
+    ("PAAS_NOTIFY_LEASE", "lease", 60.0),  # a claimed batch is the worker's this long
+    ("PAAS_NOTIFY_BACKOFF", "backoff", 5.0),  # the first retry's delay; doubles each attempt
+    ("PAAS_NOTIFY_BACKOFF_MAX", "backoff_max", 900.0),  # the longest delay between attempts
+    ("PAAS_NOTIFY_MAX_AGE", "max_age", 86400.0),  # a notification older than this that fails is dead
+    ("PAAS_NOTIFY_CACHE", "cache", 60.0),  # how long a worker keeps a URL and secret read from SSM
+    ("PAAS_NOTIFY_POLL", "poll", 5.0),  # how often an idle worker looks for due notifications
+)
+NOTIFY_BATCH = 4  # rows a worker claims at once (sent one after the other)
+
+
+class NotifySettings:
+    """Seconds; each overridable by the environment variable of NOTIFY_DURATIONS."""
+
+    timeout: float
+    lease: float
+    backoff: float
+    backoff_max: float
+    max_age: float
+    cache: float
+    poll: float
+    batch: int = NOTIFY_BATCH
+
+    def __init__(self) -> None:
+        for name, attr, default in NOTIFY_DURATIONS:
+            setattr(self, attr, duration(name, default, positive=attr != "cache"))
+        if self.timeout * self.batch * 2 > self.lease:
+            raise SettingError(f"PAAS_NOTIFY_LEASE ({self.lease:g}s) must be at least twice the time a batch "
+                               f"of {self.batch} requests may take ({self.batch} × PAAS_NOTIFY_TIMEOUT = "
+                               f"{self.timeout * self.batch:g}s)")
+        if self.backoff > self.backoff_max:
+            raise SettingError(f"PAAS_NOTIFY_BACKOFF ({self.backoff:g}s) must not exceed PAAS_NOTIFY_BACKOFF_MAX "
+                               f"({self.backoff_max:g}s)")
+
+
 GC_SETTINGS = {
     "PAAS_GC_KEEP_TASK_DEFINITIONS": "keep_task_definitions",
     "PAAS_GC_PREVIOUS_COLOUR_KEEP": "previous_colour_keep_seconds",
@@ -201,6 +238,8 @@ def check() -> None:
     """Every PAAS_* setting that is set, parsed once: SettingError names the first bad one.
     Costs a few environment lookups when nothing is set (it runs on every CLI start)."""
     Durations()
+    if any(_env(name) is not None for name, _, _ in NOTIFY_DURATIONS):
+        NotifySettings()
     aws_rate()
     gc = {name: os.environ[name] for name in GC_SETTINGS if _env(name) is not None}
     if gc:

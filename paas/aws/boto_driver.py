@@ -13,6 +13,7 @@ ecs_tasks.py           one-off tasks: RunTask by startedBy, DescribeTasks (100),
 logs.py                task logs: FilterLogEvents (paged), GetLogEvents
 scheduler.py           job schedules and their owner-tagged group
 secrets.py             secret values
+parameters.py          SSM SecureStrings (webhook URLs, signing secrets)
 ecr.py                 image digests
 =====================  ====================================================
 
@@ -34,6 +35,7 @@ from paas.aws.ecs_services import Services, ecs_client_token
 from paas.aws.ecs_task_definitions import TaskDefinitions
 from paas.aws.ecs_tasks import Tasks
 from paas.aws.logs import Logs
+from paas.aws.parameters import Parameters
 from paas.aws.scheduler import Scheduler
 from paas.aws.elbv2 import Elbv2
 from paas.aws.secrets import Secrets
@@ -62,6 +64,7 @@ class BotoDriver:
         self.tasks = Tasks(self.api)
         self.logs = Logs(self.api)
         self.scheduler = Scheduler(self.api)
+        self.parameters = Parameters(self.api)
 
     # accounting
     def call_counts(self) -> dict[str, int]:
@@ -186,3 +189,13 @@ class BotoDriver:
 
     def resolve_digest(self, image: str) -> str | None:
         return self.ecr.resolve_digest(image)
+
+    # SSM Parameter Store
+    def put_parameter(self, name: str, value: str, *, overwrite: bool = False) -> int:
+        return self.parameters.put_secure(name, value, overwrite=overwrite)
+
+    def get_parameter(self, name: str) -> str:
+        return self.parameters.get_secure(name)
+
+    def delete_parameters(self, names: list[str]) -> None:
+        self.parameters.delete(names)

@@ -123,6 +123,13 @@ class Driver(Protocol):
     def resolve_digest(self, image: str) -> str | None:
         """sha256 digest when the image lives in an ECR repository of this account."""
 
+    # SSM Parameter Store (paas/aws/parameters.py): webhook URLs and signing secrets
+    def put_parameter(self, name: str, value: str, *, overwrite: bool = False) -> int:
+        """SecureString `name` = `value` (never logged); returns its version."""
+    def get_parameter(self, name: str) -> str:
+        """The decrypted value of SecureString `name` (PermanentError when it does not exist)."""
+    def delete_parameters(self, names: list[str]) -> None: ...
+
     # accounting
     def call_counts(self) -> dict[str, int]: ...
     def throttle_counts(self) -> dict[str, int]:

@@ -39,6 +39,7 @@ STACK_NAME_PREFIX = "paas-"  # paas.domain.specs.stack_name (checked by a test)
 SECRET_NAME_PREFIX = "paas/"  # paas.aws.secrets.secret_name of the CLI's /paas/<env>/<app>/NAME
 ROLE_PATH = "/paas/"  # the task and execution roles of paas/planner/infra_template.py
 LOG_GROUP_PREFIX = "/paas/"  # paas.planner.infra_template.log_group_name
+NOTIFY_PARAMETER_PREFIX = "/paas/notify/"  # paas.domain.notify.parameter_prefix
 SCHEDULE_GROUP_PREFIX = "paas"  # paas.domain.names.schedule_group: paas-<app>-<env> or paas_<hash>
 
 ROLE_ARN_RE = re.compile(r"arn:(aws|aws-cn|aws-us-gov):iam::\d{12}:role/[\w+=,.@/-]{1,512}")
@@ -81,6 +82,10 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
     "secretsmanager:CreateSecret": ("secretsmanager:CreateSecret", "secretsmanager:TagResource"),
     "secretsmanager:PutSecretValue": ("secretsmanager:PutSecretValue",),
     "ecr:DescribeImages": ("ecr:DescribeImages",),
+    # webhook URLs and signing secrets (paas/aws/parameters.py); the default aws/ssm key needs no kms:Decrypt
+    "ssm:PutParameter": ("ssm:PutParameter",),
+    "ssm:GetParameter": ("ssm:GetParameter",),
+    "ssm:DeleteParameters": ("ssm:DeleteParameters",),
 }
 
 # CloudFormation resource type of the infrastructure stack → what creating, updating and
@@ -120,6 +125,7 @@ _TASK = "arn:{partition}:ecs:{region}:{account}:task/*/*"
 _LOG_GROUPS = "arn:{partition}:logs:{region}:{account}:log-group:" + LOG_GROUP_PREFIX + "*"
 _SCHEDULES = "arn:{partition}:scheduler:{region}:{account}:schedule/" + SCHEDULE_GROUP_PREFIX + "*/*"
 _SCHEDULE_GROUPS = "arn:{partition}:scheduler:{region}:{account}:schedule-group/" + SCHEDULE_GROUP_PREFIX + "*"
+_PARAMETERS = "arn:{partition}:ssm:{region}:{account}:parameter" + NOTIFY_PARAMETER_PREFIX + "*"
 _PAAS_TAGGED = {"Null": {"aws:ResourceTag/paas:app": "false"}}
 SCOPES: dict[str, tuple[tuple[str, ...], dict | None]] = {
     **{a: ((_STACK,), None) for a in (
@@ -144,6 +150,7 @@ SCOPES: dict[str, tuple[tuple[str, ...], dict | None]] = {
     "elasticloadbalancing:ModifyRule": (
         ("arn:{partition}:elasticloadbalancing:{region}:{account}:listener-rule/app/*/*/*/*",), None),
     "ecr:DescribeImages": (("arn:{partition}:ecr:{region}:{account}:repository/*",), None),
+    **{a: ((_PARAMETERS,), None) for a in ("ssm:PutParameter", "ssm:GetParameter", "ssm:DeleteParameters")},
     # task and execution roles to ECS (task definitions, RunTask); the stack's SchedulerRole to Scheduler
     "iam:PassRole": (("arn:{partition}:iam::{account}:role" + ROLE_PATH + "*",),
                      {"StringEquals": {"iam:PassedToService": ["ecs-tasks.amazonaws.com",

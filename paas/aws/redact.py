@@ -63,6 +63,8 @@ class SecretFilter(logging.Filter):
         return v
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(self._local, "silent", 0):
+            return False
         secrets = getattr(self._local, "values", None)
         if not secrets:
             return True
@@ -111,3 +113,16 @@ def redacting(*values: str) -> Iterator[None]:
     finally:
         for s in added:
             registered.remove(s)
+
+
+@contextmanager
+def silenced() -> Iterator[None]:
+    """No botocore/boto3/urllib3 record at all from this thread inside the block: for a call
+    whose *answer* is secret (a value not known beforehand, so not redactable by `redacting`)."""
+    install()
+    local = _filter._local
+    local.silent = getattr(local, "silent", 0) + 1
+    try:
+        yield
+    finally:
+        local.silent -= 1

@@ -42,6 +42,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "jobs": ("paas.cli.jobs", "jobs"),
     "logs": ("paas.cli.logs", "logs"),
     "watch": ("paas.cli.watch", "watch"),
+    "notify": ("paas.cli.notify", "notify"),
 }
 
 

@@ -3,12 +3,15 @@
 Every function runs inside the caller's fenced transaction (`paas.db.queue.fence` first), so a
 worker whose lease was taken over writes nothing. State changes guard on the state they expect
 (`WHERE state = 'pending'`), so a write that lost a race changes no row instead of the wrong one.
+`start` and `finish` are also where the deployment notifications are written (paas/db/notifications.py):
+in the same transaction as the state they report, so neither exists without the other.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from paas.db import notifications
 from paas.db.sql import Db, jsonb
 
 
@@ -30,6 +33,7 @@ def start(db: Db, deployment_id: int, worker: str, token: int) -> bool:
                    "WHERE id = %(i)s AND state = 'pending'", i=deployment_id)
     if n:
         event(db, deployment_id, "started", f"started by worker {worker}", token=token, data={"worker": worker})
+        notifications.enqueue_deployment(db, deployment_id, "deploy_started")
     return bool(n)
 
 
@@ -84,6 +88,9 @@ def finish(db: Db, deployment_id: int, state: str, reason: str, token: int, *, e
     )
     if n:
         event(db, deployment_id, "finished", reason, token=token, data={"state": state})
+        if state in notifications.DEPLOYMENT_EVENTS:
+            notifications.enqueue_deployment(db, deployment_id, notifications.DEPLOYMENT_EVENTS[state],
+                                             error or (None if state == "succeeded" else reason))
     return bool(n)
 
 

@@ -27,10 +27,10 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from paas.domain import validate
+from paas.domain import notify, validate
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -421,3 +421,66 @@ class JobSchedule(Base):
     task_definition: Mapped[str] = mapped_column(Text)
     release_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"))
     applied_at: Mapped[datetime] = mapped_column(TSTZ, server_default=CLOCK)
+
+
+NOTIFY_EVENTS = notify.EVENTS  # defined once, in the domain
+_NOTIFY_EVENT_ARRAY = "ARRAY[" + ", ".join(f"'{e}'" for e in NOTIFY_EVENTS) + "]::text[]"
+
+
+class NotifyTarget(Base):
+    """A webhook of an app (every environment, or one). Its URL and signing secret are SSM
+    SecureString parameters, named here; `url_display` is the redacted scheme://host/…."""
+
+    __tablename__ = "notify_targets"
+    __table_args__ = (
+        CheckConstraint(_in("format", notify.FORMATS), name="format"),
+        CheckConstraint(f"cardinality(events) > 0 AND events <@ {_NOTIFY_EVENT_ARRAY}", name="known_events"),
+        CheckConstraint("(removed_at IS NULL) = (removed_by IS NULL)", name="removed_by"),
+        Index("ix_notify_targets_app", "app_id", postgresql_where=text("removed_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id"))
+    environment_id: Mapped[int | None] = mapped_column(ForeignKey("environments.id"))
+    store_environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id"))
+    format: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    url_param: Mapped[str] = mapped_column(Text, unique=True)
+    secret_param: Mapped[str] = mapped_column(Text)
+    url_display: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TSTZ, server_default=CLOCK)
+    removed_at: Mapped[datetime | None] = mapped_column(TSTZ)
+    removed_by: Mapped[str | None] = mapped_column(Text)
+
+
+class NotifyOutbox(Base):
+    """One notification to one target, written in the transaction of the event; delivered at
+    least once by the workers (paas/reconciler/notify.py), `key` its Idempotency-Key."""
+
+    __tablename__ = "notify_outbox"
+    __table_args__ = (
+        CheckConstraint(_in("state", notify.DELIVERY_STATES), name="state"),
+        CheckConstraint(f"event = ANY({_NOTIFY_EVENT_ARRAY})", name="known_event"),
+        CheckConstraint("(state = 'pending') = (finished_at IS NULL)", name="finished_iff_done"),
+        Index("ix_notify_outbox_pending", "target_id", "id", postgresql_where=text("state = 'pending'")),
+        Index("ix_notify_outbox_target", "target_id", text("id DESC")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    key: Mapped[str] = mapped_column(UUID(as_uuid=False), unique=True, server_default=text("gen_random_uuid()"))
+    target_id: Mapped[int] = mapped_column(ForeignKey("notify_targets.id"))
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id"))
+    environment_id: Mapped[int | None] = mapped_column(ForeignKey("environments.id"))
+    event: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    state: Mapped[str] = mapped_column(Text, server_default=text("'pending'"))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    next_attempt_at: Mapped[datetime] = mapped_column(TSTZ, server_default=CLOCK)
+    lease_owner: Mapped[str | None] = mapped_column(Text)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(TSTZ)
+    claim_token: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    created_at: Mapped[datetime] = mapped_column(TSTZ, server_default=CLOCK)
+    finished_at: Mapped[datetime | None] = mapped_column(TSTZ)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -10,6 +10,10 @@
   definitions and rule priorities; records release-phase and job tasks, the end of any task run
   not yet ended, and the job schedules it applied; claims work only through `paas_claim()`, so it
   cannot move a fencing token by hand, and it cannot rewrite who asked for a deployment, why or what.
+  Delivers notifications: inserts outbox rows (in the transaction of the state change they
+  report) and updates their delivery columns; reads targets, never writes them.
+  Notification targets (`paas notify add/remove`) are the CLI's: it inserts them and stamps them
+  removed, and writes no outbox row. Neither holds a webhook URL: those are in SSM.
 - `paas_readonly`: the ops views only; no table, so no config values.
 
 Column grants say which columns, row-level security policies say which rows and which values,
@@ -26,8 +30,13 @@ ROLES = ("paas_cli", "paas_worker", "paas_readonly")
 
 TABLES = ("environments", "apps", "processes", "config_versions", "images", "releases", "deployments",
           "deployment_events", "work_queue", "observations", "deployment_colours", "deployment_requests",
-          "task_definitions", "listener_rules", "task_runs", "job_schedules")
-VIEWS = ("paas_deploy_history", "paas_current_releases", "paas_live_releases", "paas_task_runs")
+          "task_definitions", "listener_rules", "task_runs", "job_schedules", "notify_targets", "notify_outbox")
+VIEWS = ("paas_deploy_history", "paas_current_releases", "paas_live_releases", "paas_task_runs",
+         "paas_notifications")
+
+# what delivering a notification writes on its outbox row
+OUTBOX_DELIVERY_COLUMNS = ("state, attempts, next_attempt_at, lease_owner, lease_expires_at, claim_token, "
+                           "finished_at, last_status, last_error")
 
 # what the end of a task run sets (the CLI that followed it, or a worker that saw it stop)
 TASK_END_COLUMNS = "started_at, stopped_at, exit_code, stop_code, stopped_reason, container_reason, log_tail"
@@ -53,6 +62,8 @@ GRANTS = [
     "GRANT UPDATE (run_after, enqueued_at, updated_at) ON work_queue TO paas_cli",
     "GRANT INSERT ON task_runs TO paas_cli",
     "GRANT UPDATE (task_arn, " + TASK_END_COLUMNS + ") ON task_runs TO paas_cli",
+    "GRANT INSERT ON notify_targets TO paas_cli",
+    "GRANT UPDATE (removed_at, removed_by) ON notify_targets TO paas_cli",
     # worker
     "GRANT SELECT ON {tables} TO paas_worker",
     "GRANT INSERT ON deployment_events, observations, images, deployment_colours, task_definitions, "
@@ -69,6 +80,8 @@ GRANTS = [
     "GRANT UPDATE, DELETE ON job_schedules TO paas_worker",
     "GRANT UPDATE (known_good_at, image_digest) ON releases TO paas_worker",
     "GRANT UPDATE (resync_after) ON environments TO paas_worker",
+    "GRANT INSERT ON notify_outbox TO paas_worker",
+    "GRANT UPDATE (" + OUTBOX_DELIVERY_COLUMNS + ") ON notify_outbox TO paas_worker",
     "GRANT EXECUTE ON FUNCTION paas_claim(text, double precision, integer) TO paas_worker",
     # both write through sequences
     "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO paas_cli, paas_worker",
@@ -110,9 +123,20 @@ POLICIES = [
     ("task_runs", "worker_read", "SELECT", "paas_worker", "true", None),
     ("task_runs", "worker_record", "INSERT", "paas_worker", None, "kind IN ('release', 'job')"),
     ("task_runs", "worker_end", "UPDATE", "paas_worker", "stopped_at IS NULL", "true"),
+    # notifications: a worker writes new rows as pending, and records only on rows still pending
+    ("notify_outbox", "cli_read", "SELECT", "paas_cli", "true", None),
+    ("notify_outbox", "worker_read", "SELECT", "paas_worker", "true", None),
+    ("notify_outbox", "worker_enqueue", "INSERT", "paas_worker", None,
+     "state = 'pending' AND attempts = 0 AND claim_token = 0 AND lease_owner IS NULL AND finished_at IS NULL"),
+    ("notify_outbox", "worker_deliver", "UPDATE", "paas_worker", "state = 'pending'", "true"),
+    # targets: the CLI adds them and removes them once; a removed target stays removed
+    ("notify_targets", "cli_read", "SELECT", "paas_cli", "true", None),
+    ("notify_targets", "cli_add", "INSERT", "paas_cli", None, "removed_at IS NULL"),
+    ("notify_targets", "cli_remove", "UPDATE", "paas_cli", "removed_at IS NULL", "removed_at IS NOT NULL"),
+    ("notify_targets", "worker_read", "SELECT", "paas_worker", "true", None),
 ]
 
-RLS_TABLES = ("deployments", "deployment_events", "releases", "task_runs")
+RLS_TABLES = ("deployments", "deployment_events", "releases", "task_runs", "notify_outbox", "notify_targets")
 
 
 def _policies(db: Db) -> None:

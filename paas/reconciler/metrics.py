@@ -14,6 +14,10 @@ QUEUE_DEPTH = Gauge("paas_queue_depth", "App+environments due and not leased")
 QUEUE_AGE = Gauge("paas_queue_oldest_age_seconds", "Age of the oldest due work item")
 LEASE_RESCUES = Counter("paas_lease_rescues_total", "Expired leases taken over from another worker")
 LEASES_LOST = Counter("paas_leases_lost_total", "Passes abandoned because the lease was lost")
+NOTIFICATIONS = Counter("paas_notifications_total", "Notification delivery attempts, by result "
+                        "(delivered, retry, dead, lease_lost, dropped)", ["result"])
+NOTIFY_SECONDS = Histogram("paas_notify_request_seconds", "Duration of one webhook request",
+                           buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 ERRORS = Counter("paas_reconcile_errors_total", "Passes that ended in an error", ["kind"])
 
 

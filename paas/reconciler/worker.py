@@ -1,7 +1,9 @@
 """The worker loop: claim due app+environments, reconcile, release; wake on NOTIFY.
 
 `paas worker` runs this until SIGTERM (finish the current step, release, exit);
-`paas reconcile --once` runs the same passes until nothing is due, for cron. Any number of
+`paas reconcile --once` runs the same passes until nothing is due, for cron. Notifications
+are delivered by a thread of their own (paas/reconciler/notify.py), so a slow webhook never
+holds up a reconcile; with --once they are sent after the reconciles. Any number of
 either can run at once on any number of hosts: the queue's SKIP LOCKED claims and fencing
 tokens keep them off each other's app+environments.
 """
@@ -26,6 +28,7 @@ from paas.reconciler import metrics as m
 from paas.reconciler.drivers import driver_for
 from paas.reconciler.lease import Lease
 from paas.reconciler.logs import kv
+from paas.reconciler.notify import Deliverer
 from paas.reconciler.reconcile import reconcile_once
 from paas.settings import Durations, gc_settings
 
@@ -62,12 +65,13 @@ class Worker:
 
     def __post_init__(self) -> None:
         check_metric_period(self.policy.metric_period)
-        self.engine = make_engine(self.url, pool_size=self.concurrency + 2)
+        self.engine = make_engine(self.url, pool_size=self.concurrency + 3)
         self.stopping = threading.Event()
         self.wake = threading.Condition()
         self.inflight: dict[str, tuple[queue.Claim, Lease]] = {}
         self.inflight_lock = threading.Lock()
         self.passes = 0
+        self.deliverer = Deliverer(self.engine, self.owner)
 
     # --- wake-ups -------------------------------------------------------------------
     def notify_all(self) -> None:
@@ -192,6 +196,30 @@ class Worker:
             log.info("resync", extra=kv(environment=env.name, services=res.services, drifted=len(res.drifted)))
             return True
 
+    def run_deliveries(self) -> bool:
+        """Send one batch of due notifications; False when none was due."""
+        return self.deliverer.run_once() > 0
+
+    def _deliver_loop(self) -> None:
+        """Deliver notifications until stopped; woken by NOTIFY like the reconcile loops."""
+        backoff = 0.5
+        poll = self.deliverer.settings.poll
+        while not self.stopping.is_set():
+            try:
+                if self.run_deliveries():
+                    backoff = 0.5
+                    continue
+                due = self.deliverer.next_due_in()
+                timeout = min(poll, due if due is not None else poll)
+                with self.wake:
+                    self.wake.wait(timeout=max(0.01, timeout))
+                backoff = 0.5
+            except Exception as e:  # database unavailable: keep trying, never die
+                log.warning("notifications: database unavailable; retrying",
+                            extra=kv(error=str(e).splitlines()[0] if str(e) else type(e).__name__))
+                self.stopping.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+
     def _count(self, step: s.Step) -> None:
         if isinstance(step, s.Finish):
             m.DEPLOYMENTS.labels(step.state).inc()
@@ -208,6 +236,8 @@ class Worker:
                 if self.run_resync():
                     continue
                 if self.once:
+                    if self.run_deliveries():
+                        continue
                     return
                 with pooled(self.engine) as db:
                     due = queue.next_due_in(db)
@@ -227,6 +257,7 @@ class Worker:
         if not self.once:
             threads.append(threading.Thread(target=self._listen, name="listen", daemon=True))
             threads.append(threading.Thread(target=self._gauges, name="gauges", daemon=True))
+            threads.append(threading.Thread(target=self._deliver_loop, name="notify", daemon=True))
         for t in threads:
             t.start()
         loops = [threading.Thread(target=self._loop, name=f"reconcile-{i}") for i in range(self.concurrency)]

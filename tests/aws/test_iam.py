@@ -76,13 +76,18 @@ def _run_every_operation(aws_env, driver, uid) -> dict[str, str]:
 
     secret_arn, _ = driver.put_secret(f"/paas/test/{app}/TOKEN", "v1")  # CreateSecret
     driver.put_secret(f"/paas/test/{app}/TOKEN", "v2")  # PutSecretValue
+    param = f"/paas/notify/{app}/t1/url"
+    driver.put_parameter(param, "https://hooks.example.com/T/B/token")  # PutParameter
+    assert driver.get_parameter(param) == "https://hooks.example.com/T/B/token"  # GetParameter
+    driver.delete_parameters([param])  # DeleteParameters
     aws_env.client("ecr").create_repository(repositoryName=app)
     driver.resolve_digest(f"{ACCOUNT}.dkr.ecr.{aws_env.region}.amazonaws.com/{app}@sha256:{'a' * 64}")
     with pytest.raises(PaasError):
         driver.resolve_digest(f"{ACCOUNT}.dkr.ecr.{aws_env.region}.amazonaws.com/{app}:nope")
 
     touched.update({"stack": stack_id(aws_env, spec.name), "secret": secret_arn, "rule": web.rule_arn,
-                    "service": created.result["arn"]})
+                    "service": created.result["arn"],
+                    "parameter": f"arn:aws:ssm:{aws_env.region}:{ACCOUNT}:parameter{param}"})
     set_moto_stack_status(aws_env, spec.name, "UPDATE_ROLLBACK_FAILED")
     driver.describe_stack(spec.name)  # DescribeStackEvents (the failure reason)
     try:
@@ -143,6 +148,8 @@ def test_every_driver_operation_is_allowed_by_the_printed_policy(aws_env, driver
         assert _allowed(policy, "ecs:StopTask", touched["task"])
         assert _allowed(policy, "logs:FilterLogEvents", touched["log_group"])
         assert _allowed(policy, "scheduler:CreateSchedule", touched["schedule"])
+        assert _allowed(policy, "ssm:GetParameter", touched["parameter"])
+        assert not _allowed(policy, "ssm:GetParameter", touched["parameter"].replace("/paas/notify/", "/prod/db/"))
         assert not _allowed(policy, "scheduler:CreateSchedule", touched["schedule"].replace(":schedule/paas", ":schedule/x"))
         assert not _allowed(policy, "secretsmanager:PutSecretValue",
                             touched["secret"].replace(":secret:paas/", ":secret:other/"))
