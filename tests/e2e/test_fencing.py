@@ -104,7 +104,10 @@ def test_a_frozen_worker_sends_nothing_when_it_wakes_and_drift_is_put_back(stack
         res = resync_environment(db, env, driver_for(env))
     finally:
         db.close()
-    assert any("listener weights" in x["what"] for x in res.drifted), res.drifted
+    # the workers' own passes may see the drift first (the steady planner compares weights too);
+    # then it is already back when this resync reads the rule
+    assert any("listener weights" in x["what"] for x in res.drifted) or _rule_weights(stack, app)[1] == before, \
+        res.drifted
     _wait("the weights put back", lambda: _rule_weights(stack, app)[1] == before, timeout=60)
     drift = [e for e in stack.events(_live_deployment(stack, app)) if e["kind"] == "drift"]
     assert drift, "the drift and its repair are recorded"
