@@ -87,8 +87,8 @@ def test_a_rolling_deploy_costs_no_more_aws_requests_than_ecs_deploy(stack, monk
     # Warm: the next deploy, by the worker that saw the stack settle under its own lease.
     _wait("v2 known-good and the worker idle", lambda: _known_good_and_idle(stack, app, 2))
     warm = _rolling_deploy_calls(stack, app, "3")
-    assert sum(warm.values()) <= sum(cold.values()), (dict(warm), dict(cold))
-    assert warm["cloudformation:DescribeStacks"] == 0, dict(warm)
+    assert sum(warm.values()) <= ECS_DEPLOY_REQUESTS, dict(warm)
+    assert warm["cloudformation:DescribeStacks"] == 0, dict(warm)  # settled, seen by this very worker
     assert warm["elasticloadbalancing:DescribeTargetHealth"] >= 1, dict(warm)  # the new tasks' health
     assert warm["elasticloadbalancing:DescribeRules"] == 1, dict(warm)  # a new request: weights re-read
 
@@ -124,9 +124,11 @@ def test_a_steady_canary_gate_sample_costs_at_most_two_calls(stack, passes):
     paused_at = len(passes)
     _wait("a few passes of the paused canary", lambda: len(passes) >= paused_at + 5)
 
-    # a gate sample: a pass that read the canary's metrics and changed nothing
-    samples = [calls for calls, _ in passes[start:]
-               if calls["cloudwatch:GetMetricData"] and all(op.split(":")[1].startswith(READ) for op in calls)]
+    # a gate sample: a pass that read the canary's metrics and changed nothing (after a pass that
+    # failed, e.g. an emulator timeout on a loaded machine, everything is read afresh: not steady)
+    samples = [calls for (calls, _), (_, before) in zip(passes[start + 1:], passes[start:])
+               if calls["cloudwatch:GetMetricData"] and all(op.split(":")[1].startswith(READ) for op in calls)
+               and not before.error]
     assert len(samples) >= 5, [dict(c) for c, _ in passes[start:]]
     worst = max(samples, key=lambda c: sum(c.values()))
     assert sum(worst.values()) <= 2, [dict(c) for c in samples]
