@@ -125,3 +125,13 @@ def test_a_stack_call_forgets_the_stack_and_a_shift_remembers_the_weights_it_set
     assert known.rule_weights([RULE]) == {RULE: {TG: 90, "arn:tg/green": 10}}
     known.after_step(shift, call=None)  # a shift whose outcome is unknown: read the rule again
     assert known.rule_weights([RULE]) is None
+
+
+def test_entries_of_apps_the_worker_no_longer_claims_do_not_pile_up():
+    clock = Clock()
+    memo = ObservationMemo(60.0, clock=clock)
+    for i in range(ObservationMemo.PRUNE_ABOVE):
+        memo.keep(Claim(1, key=f"{i}:1"), Known(token=1))
+    clock.t += 61
+    memo.keep(Claim(1, key="new:1"), Known(token=1))
+    assert len(memo) == 1

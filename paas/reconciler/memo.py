@@ -58,6 +58,7 @@ class Known:
     health: dict[str, tuple[float, tuple, TargetHealth]] = field(default_factory=dict)  # TG ARN →
     clock: Callable[[], float] = time.monotonic
     failed: bool = False  # the pass ended in an error: nothing of it is kept
+    kept_at: float = 0.0  # when the pass that saw this ended
 
     def stack_state(self) -> StackState | None:
         return self.stack[1] if self.stack else None
@@ -126,10 +127,22 @@ class ObservationMemo:
         known.health = {tg: v for tg, v in entry.health.items() if fresh(v[0])}
         return known
 
+    PRUNE_ABOVE = 256  # entries; past this, ones too old to be used are dropped as passes end
+
     def keep(self, claim: Any, known: Known) -> None:
-        if self.max_age > 0:
-            with self._lock:
-                self._entries[claim.key] = known
+        if self.max_age <= 0:
+            return
+        known.kept_at = self.clock()
+        with self._lock:
+            self._entries[claim.key] = known
+            if len(self._entries) > self.PRUNE_ABOVE:  # apps now claimed by other workers
+                limit = known.kept_at - self.max_age
+                for key in [k for k, v in self._entries.items() if v.kept_at < limit]:
+                    del self._entries[key]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
 
     def clear(self) -> None:
         with self._lock:
