@@ -29,11 +29,11 @@ Why this is safe under crashes and races:
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 
+from paas.aws import guard
 from paas.domain.observed import ServiceState, StackState, TargetHealth
 from paas.planner import steps as s
 
@@ -53,10 +53,10 @@ class Known:
 
     token: int = 0
     enqueued_at: datetime | None = None
-    stack: tuple[float, StackState] | None = None  # (monotonic time read, settled stack)
+    stack: tuple[float, StackState] | None = None  # (when read, on `clock`; settled stack)
     weights: dict[str, tuple[float, dict[str, int]]] = field(default_factory=dict)  # rule ARN →
     health: dict[str, tuple[float, tuple, TargetHealth]] = field(default_factory=dict)  # TG ARN →
-    clock: Callable[[], float] = time.monotonic
+    clock: Callable[[], float] = guard.now  # counts through a suspend, like leases
     failed: bool = False  # the pass ended in an error: nothing of it is kept
     kept_at: float = 0.0  # when the pass that saw this ended
 
@@ -102,7 +102,7 @@ class Known:
 class ObservationMemo:
     """One worker's `Known` per app+environment (thread-safe; passes of one key never overlap)."""
 
-    def __init__(self, max_age: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, max_age: float, clock: Callable[[], float] = guard.now) -> None:
         self.max_age = max_age
         self.clock = clock
         self._lock = threading.Lock()
