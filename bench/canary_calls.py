@@ -16,6 +16,11 @@ state (the later bake-to-known-good pass of the steady app is not included). Pha
 at the moments this process reads the canary's weight change (DescribeRules every 20 ms from
 a plain boto3 client, which the accounting does not count; checked at start-up).
 
+Per reconcile pass: the worker's `reconcile_once` is wrapped to take the process-wide counts
+before and after each pass (one worker thread, one app in flight, so each delta is that pass's
+calls). A *gate sample* is a pass that read the canary's metrics (GetMetricData) and sent no
+mutating request; the script prints how many calls each cost, by operation.
+
     .venv/bin/python bench/canary_calls.py [--poll-interval 0.5] [--bake 3]
 """
 
@@ -30,6 +35,33 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _progressive as b  # noqa: E402
+
+
+READ_PREFIXES = ("Describe", "Get", "List")
+PASSES: list[dict[str, int]] = []  # calls of each reconcile pass, in order (see install_pass_counter)
+
+
+def install_pass_counter() -> None:
+    """Wrap the worker's reconcile_once to record each pass's calls (before any Worker starts)."""
+    import paas.reconciler.worker as worker_module
+    from paas.aws import accounting
+
+    real = worker_module.reconcile_once
+
+    def counted(*args, **kwargs):
+        before = accounting.snapshot()["calls"]
+        try:
+            return real(*args, **kwargs)
+        finally:
+            after = accounting.snapshot()["calls"]
+            PASSES.append({k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)})
+
+    worker_module.reconcile_once = counted
+
+
+def is_gate_sample(calls: dict[str, int]) -> bool:
+    return bool(calls.get("cloudwatch:GetMetricData")) and all(
+        op.split(":", 1)[1].startswith(READ_PREFIXES) for op in calls)
 
 
 def run_canary(st: b.Stack, image_tag: str) -> dict:
@@ -56,6 +88,7 @@ def run_canary(st: b.Stack, image_tag: str) -> dict:
             stop.wait(0.02)
 
     accounting.reset()
+    first_pass = len(PASSES)
     t0 = time.monotonic()
     th = threading.Thread(target=watch, daemon=True)
     th.start()
@@ -72,9 +105,10 @@ def run_canary(st: b.Stack, image_tag: str) -> dict:
     passes = sum(w.passes for w, _ in st.workers) - passes0
     gates = st.events(dep, "gate")
     traffic = [e["data"]["percent"] for e in st.events(dep, "traffic")]
+    samples = [c for c in PASSES[first_pass:] if is_gate_sample(c)]
     return {"app": app, "state": d["state"], "calls": snap["calls"], "throttles": snap["throttles"],
             "seconds": took, "passes": passes, "gate_samples": len(gates), "traffic": traffic,
-            "phases": phases}
+            "phases": phases, "samples": samples}
 
 
 def main() -> int:
@@ -93,7 +127,8 @@ def main() -> int:
         set_profile(st.emulator.profiles_path, "*:bad*", error_rate=0.3)
         print(f"PAAS_POLL_INTERVAL={args.poll_interval}s PAAS_BAKE={args.bake}s PAAS_METRIC_PERIOD=1s; "
               f"steps 10,100; {st.emulator.dataplane.settings.requests_per_second:.0f} req/s per rule")
-        st.start_worker(concurrency=2)
+        install_pass_counter()
+        st.start_worker(concurrency=1)  # one pass at a time: each pass's calls are its own
         # the bench's own boto3 clients are not counted
         warm = st.new_app("web")
         st.ok("deploy", warm, "--image", b.image(warm, "1"), "--wait")
@@ -108,7 +143,8 @@ def main() -> int:
     b.banner("results")
     for name, r in runs.items():
         print(f"  {name}: deployment {r['state']} (traffic steps {r['traffic']}), {r['seconds']:.1f} s, "
-              f"{r['passes']} reconcile passes, {r['gate_samples']} gate samples, "
+              f"{r['passes']} reconcile passes, {len(r['samples'])} gate samples "
+              f"({r['gate_samples']} gate events), "
               f"{sum(r['calls'].values())} AWS calls, throttled {sum(r['throttles'].values())}")
         prev: dict = {}
         for label, snap in r["phases"]:
@@ -119,11 +155,14 @@ def main() -> int:
         print(f"      calls after that until the deployment finished: {sum(rest.values())}")
     print()
     b.print_calls_table({name: r["calls"] for name, r in runs.items()})
-    per_sample = {name: r["calls"].get("cloudwatch:GetMetricData", 0) for name, r in runs.items()}
-    print(f"\n  one gate sample (a reconcile pass judging a step) = one observe: cloudformation:DescribeStacks, "
-          f"ecs:DescribeServices, elasticloadbalancing:DescribeTargetHealth ×2 (blue, green), "
-          f"elasticloadbalancing:DescribeRules, cloudwatch:GetMetricData (6 queries in one call); "
-          f"GetMetricData calls: {per_sample}")
+    print("\n  one gate sample = a reconcile pass that read the canary's metrics and changed nothing:")
+    for name, r in runs.items():
+        totals = sorted(sum(c.values()) for c in r["samples"])
+        ops = sorted({op for c in r["samples"] for op in c})
+        by_op = ", ".join(f"{op} {b.median([c.get(op, 0) for c in r['samples']]):g}" for op in ops)
+        if totals:
+            print(f"    {name}: {len(totals)} samples, calls per sample median {b.median(totals):g}, "
+                  f"max {totals[-1]} (median by operation: {by_op})")
     print(f"  wall time {time.monotonic() - started:.0f} s")
     return 0
 

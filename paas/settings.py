@@ -143,6 +143,8 @@ DURATIONS: tuple[tuple[str, str, float, bool], ...] = (
     ("PAAS_GC_INTERVAL", "gc_interval", 3600.0, True),
     ("PAAS_JOBS_POLL", "jobs_poll", 300.0, True),  # how often a steady app with jobs looks for their runs
     ("PAAS_LOG_POLL", "log_poll", 1.0, True),  # how often `paas run` and `paas logs -f` poll (interactive)
+    # how long a worker reuses what it saw of an app under its own continuous lease (0: never)
+    ("PAAS_OBSERVE_MAX_AGE", "observe_max_age", 60.0, False),
 )
 
 
@@ -162,6 +164,7 @@ class Durations:
     gc_interval: float
     jobs_poll: float
     log_poll: float
+    observe_max_age: float
 
     def __init__(self) -> None:
         for name, attr, default, positive in DURATIONS:

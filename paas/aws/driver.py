@@ -11,7 +11,7 @@ deadline passed, and the request was not sent.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Protocol
+from typing import Any, Mapping, Protocol
 
 from paas.domain.observed import ListenerRuleState, ScheduleState, ServiceState, StackState, TargetHealth, TaskState
 from paas.domain.specs import ScheduleSpec, ServiceSpec, StackSpec, TaskDefSpec, TaskRunSpec
@@ -27,6 +27,9 @@ class Call:
     operation: str
     request_id: str | None
     result: dict = field(default_factory=dict)
+    # what the response itself says about the resource afterwards (UpdateService returns the
+    # service), so the reconciler need not describe it again; None when the response says nothing
+    observed: Any = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

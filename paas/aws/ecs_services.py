@@ -15,17 +15,22 @@ Emulator (moto 5.2) gaps, and why the code is still right on AWS:
 
 Ownership (ownership.py): before CreateService adopts an existing service and before every
 UpdateService, the service's tags (DescribeServices ``include=["TAGS"]``, one call) must name
-the spec's owner.
+the spec's owner. Inside a reconcile pass (seen_tags.py) the pass's own DescribeServices asks
+for the tags too, and the check uses that answer instead of a second call.
+
+UpdateService answers with the whole service description: it comes back as ``Call.observed``
+(a `ServiceState`), so the reconciler plans on from it without describing the service again.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from typing import Any, Mapping
 
 from botocore.exceptions import ClientError
 
-from paas.aws import ownership
+from paas.aws import ownership, seen_tags
 from paas.aws.api import Api, chunks, rid
 from paas.aws.driver import Call
 from paas.aws.ecs_task_definitions import TaskDefinitions
@@ -48,6 +53,40 @@ def ecs_client_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:CLIENT_TOKEN_MAX]
 
 
+SEEN_KIND = "ecs-service"
+
+
+def service_state(s: dict) -> ServiceState:
+    """One service of a DescribeServices (or UpdateService) response as paas reads it."""
+    deployments = tuple(
+        ServiceDeployment(
+            status=d.get("status", ""),
+            task_definition=d.get("taskDefinition", ""),
+            desired=int(d.get("desiredCount") or 0),
+            running=int(d.get("runningCount") or 0),
+            pending=int(d.get("pendingCount") or 0),
+            failed_tasks=int(d.get("failedTasks") or 0),
+            rollout_state=d.get("rolloutState"),
+            rollout_reason=d.get("rolloutStateReason"),
+        )
+        for d in s.get("deployments") or []
+    )
+    tg = next((lb.get("targetGroupArn") for lb in s.get("loadBalancers") or []
+               if lb.get("targetGroupArn")), None)
+    events = tuple(e.get("message", "") for e in (s.get("events") or [])[:SERVICE_EVENTS_KEPT])
+    return ServiceState(
+        name=s["serviceName"], status=s.get("status", ""), task_definition=s.get("taskDefinition") or "",
+        desired=int(s.get("desiredCount") or 0), running=int(s.get("runningCount") or 0),
+        pending=int(s.get("pendingCount") or 0), deployments=deployments, target_group_arn=tg, events=events,
+    )
+
+
+def _observed(resp: dict) -> ServiceState | None:
+    """The service as UpdateService answered it (AWS returns the whole description)."""
+    svc = resp.get("service") or {}
+    return service_state(svc) if svc.get("serviceName") and "deployments" in svc else None
+
+
 class Services:
     def __init__(self, api: Api, task_definitions: TaskDefinitions) -> None:
         self.api = api
@@ -60,11 +99,19 @@ class Services:
             resp = self.api.call("ecs", "DescribeServices", cluster=cluster, services=list(chunk),
                                  **extra)
             raw.extend(resp.get("services") or [])
+        if tags:
+            for s in raw:  # for the owner check of a change later in this reconcile pass
+                if s.get("status") in ("ACTIVE", "DRAINING"):
+                    seen_tags.remember(SEEN_KIND, f"{cluster}/{s.get('serviceName')}", s)
         return raw
 
     def _live(self, cluster: str, name: str) -> dict | None:
         """The ACTIVE or DRAINING service of that name, with its tags (INACTIVE ones are gone:
-        AWS lets a new service take the name)."""
+        AWS lets a new service take the name). Inside a `seen_tags.scope()`, the description
+        this pass already read (with its tags) serves instead of a second call."""
+        seen = seen_tags.recall(SEEN_KIND, f"{cluster}/{name}")
+        if seen is not seen_tags.MISSING:
+            return seen
         for s in self._describe(cluster, [name], tags=True):
             if s.get("serviceName") == name and s.get("status") in ("ACTIVE", "DRAINING"):
                 return s
@@ -77,35 +124,16 @@ class Services:
                             tag_dict(service.get("tags")), owner)
 
     def describe_services(self, cluster: str, names: list[str], *, releases: bool = False) -> dict[str, ServiceState]:
-        raw = self._describe(cluster, names)
+        # Inside a reconcile pass the tags come along (same call), for the owner check of an
+        # update the pass may plan next (seen_tags.py).
+        raw = self._describe(cluster, names, tags=seen_tags.active())
         # Reading each unseen task definition's release tag costs a DescribeTaskDefinition per
         # ARN: only when asked (the reconciler knows its own ARNs from the observation cache).
         releases_by_arn = self.task_definitions.release_of(s.get("taskDefinition") for s in raw) if releases else {}
         out: dict[str, ServiceState] = {}
         for s in raw:
-            deployments = tuple(
-                ServiceDeployment(
-                    status=d.get("status", ""),
-                    task_definition=d.get("taskDefinition", ""),
-                    desired=int(d.get("desiredCount") or 0),
-                    running=int(d.get("runningCount") or 0),
-                    pending=int(d.get("pendingCount") or 0),
-                    failed_tasks=int(d.get("failedTasks") or 0),
-                    rollout_state=d.get("rolloutState"),
-                    rollout_reason=d.get("rolloutStateReason"),
-                )
-                for d in s.get("deployments") or []
-            )
-            tg = next((lb.get("targetGroupArn") for lb in s.get("loadBalancers") or []
-                       if lb.get("targetGroupArn")), None)
-            events = tuple(e.get("message", "") for e in (s.get("events") or [])[:SERVICE_EVENTS_KEPT])
-            td = s.get("taskDefinition") or ""
-            out[s["serviceName"]] = ServiceState(
-                name=s["serviceName"], status=s.get("status", ""), task_definition=td,
-                desired=int(s.get("desiredCount") or 0), running=int(s.get("runningCount") or 0),
-                pending=int(s.get("pendingCount") or 0), deployments=deployments,
-                target_group_arn=tg, release=releases_by_arn.get(td), events=events,
-            )
+            state = service_state(s)
+            out[state.name] = replace(state, release=releases_by_arn.get(state.task_definition))
         return out
 
     def list_services(self, cluster: str) -> list[str]:
@@ -179,7 +207,8 @@ class Services:
                 raise TransientError(describe("ecs:CreateService", e), 5.0) from e
             raise map_error(e, "ecs:CreateService") from e
         svc = resp.get("service") or {}
-        return Call("ecs:CreateService", rid(resp), {"arn": svc.get("serviceArn")})
+        seen_tags.forget(SEEN_KIND, f"{spec.cluster}/{spec.name}")
+        return Call("ecs:CreateService", rid(resp), {"arn": svc.get("serviceArn")}, observed=_observed(resp))
 
     def update_service(self, spec: ServiceSpec) -> Call:
         """After checking the service's owner tags against the spec's (one DescribeServices)."""
@@ -196,7 +225,7 @@ class Services:
         svc = resp.get("service") or {}
         return Call("ecs:UpdateService", rid(resp),
                     {"arn": svc.get("serviceArn"), "task_definition": spec.task_definition,
-                     "desired": spec.desired_count})
+                     "desired": spec.desired_count}, observed=_observed(resp))
 
     def scale_service(self, cluster: str, name: str, desired: int, *,
                       owner: Mapping[str, str] | None = None) -> Call:
@@ -204,7 +233,7 @@ class Services:
         if owner:
             self._check_owner("ecs:UpdateService", cluster, name, self._live(cluster, name), owner)
         resp = self.api.call("ecs", "UpdateService", cluster=cluster, service=name, desiredCount=desired)
-        return Call("ecs:UpdateService", rid(resp), {"desired": desired})
+        return Call("ecs:UpdateService", rid(resp), {"desired": desired}, observed=_observed(resp))
 
     def describe_tasks(self, cluster: str, task_arns: list[str]) -> list[dict]:
         """Raw task descriptions, ≤ 100 per call (AWS's limit)."""

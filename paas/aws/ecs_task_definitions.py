@@ -7,6 +7,8 @@ so the ARN → release facts are cached on the shared `AwsClients` for the life 
 
 Family names can collide across apps (ownership.py): a new revision is registered only into a
 family whose newest revision carries the spec's ``paas:app`` / ``paas:env`` / ``paas:process``.
+Inside a reconcile pass (seen_tags.py) the newest revision `find_task_definition` just read
+serves that check, so finding and then registering costs one DescribeTaskDefinition, not two.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any, Iterable, Mapping
 
 from botocore.exceptions import ClientError
 
-from paas.aws import ownership
+from paas.aws import ownership, seen_tags
 from paas.aws.api import Api, rid
 from paas.aws.driver import Call
 from paas.aws.errors import error_message, map_error
@@ -25,6 +27,7 @@ from paas.aws.ownership import tag_dict
 from paas.domain.specs import TaskDefSpec
 
 RELEASE_TAG = "paas:release"
+SEEN_KIND = "ecs-task-definition-family"
 
 
 def parse_release(tags: Iterable[dict] | None) -> int | None:
@@ -62,8 +65,19 @@ class TaskDefinitions:
                 return None
             raise map_error(e, "ecs:DescribeTaskDefinition") from e
 
-    def find_task_definition(self, family: str, release: int) -> str | None:
+    def _newest(self, family: str) -> dict | None:
+        """The family's newest revision (DescribeTaskDefinition by family), kept for the rest of
+        a reconcile pass (seen_tags.py): registering right after finding needs the same answer
+        for its owner check."""
+        seen = seen_tags.recall(SEEN_KIND, family)
+        if seen is not seen_tags.MISSING:
+            return seen
         resp = self._describe(family)
+        seen_tags.remember(SEEN_KIND, family, resp)
+        return resp
+
+    def find_task_definition(self, family: str, release: int) -> str | None:
+        resp = self._newest(family)
         if resp is None:
             return None
         td = resp.get("taskDefinition") or {}
@@ -96,7 +110,7 @@ class TaskDefinitions:
     def register_task_definition(self, spec: TaskDefSpec) -> Call:
         """A new revision, after checking that the family's newest revision (if any) carries
         the spec's owner tags (one DescribeTaskDefinition)."""
-        newest = self._describe(spec.family)
+        newest = self._newest(spec.family)
         if newest is not None:
             ownership.check("ecs:RegisterTaskDefinition", f"task-definition family {spec.family}",
                             tag_dict(newest.get("tags")), spec.tags)
@@ -132,6 +146,7 @@ class TaskDefinitions:
             params["taskRoleArn"] = spec.task_role_arn
         if spec.tags:
             params["tags"] = [{"key": k, "value": v} for k, v in sorted(spec.tags.items())]
+        seen_tags.forget(SEEN_KIND, spec.family)  # a new newest revision, whatever happens next
         resp = self.api.call("ecs", "RegisterTaskDefinition", **params)
         td = resp["taskDefinition"]
         arn = td["taskDefinitionArn"]

@@ -1,8 +1,12 @@
 """Read what AWS has for one app+environment: as few calls as the plan needs.
 
-Task definition ARNs are remembered in the `task_definitions` table (they are immutable),
-so a steady app costs one DescribeStacks and one DescribeServices per pass, plus target health
-for web processes.
+Task definition ARNs are remembered in the `task_definitions` table (they are immutable). What
+else a pass may reuse comes from the worker's memory of its own previous pass under the same
+continuous lease (paas/reconciler/memo.py): a settled stack, listener weights, target health
+confirmed for a service that has not changed since. So a pass that only waits (a rollout in
+progress, a canary's bake) costs one DescribeServices (plus GetMetricData while a canary step is
+judged); DescribeTargetHealth is asked only where ECS says a rollout is done and health is what
+is left to confirm.
 """
 
 from __future__ import annotations
@@ -13,10 +17,11 @@ from dataclasses import replace
 from typing import Any
 
 from paas.aws.driver import Driver, MetricQuery
-from paas.domain.observed import MetricWindow, Observed
+from paas.domain.observed import MetricWindow, Observed, ServiceState, StackState, TargetHealth
 from paas.domain.specs import COLOURS, family, service_name, stack_name
 from paas.planner import gc, priorities
 from paas.planner.desired import Desired, Policy, ReleaseSpec
+from paas.reconciler.memo import Known
 
 
 def releases_of_interest(d: Desired) -> list[ReleaseSpec]:
@@ -80,23 +85,78 @@ def service_names(d: Desired) -> list[str]:
     return [service_name(d.app, p, c) for p in processes for c in COLOURS]
 
 
-def refresh_after(driver: Driver, d: Desired, obs: Observed, step) -> Observed | None:
+def refresh_after(driver: Driver, d: Desired, obs: Observed, step, call=None) -> Observed | None:
     """After a step, re-read only what it changed; None means look at everything again."""
-    from dataclasses import replace
-
     from paas.planner import steps as s
 
     if isinstance(step, s.RegisterTaskDefinition):
         return obs  # the caller folded the new ARN into task_definitions
     if isinstance(step, (s.CreateService, s.UpdateService, s.ScaleService)):
+        seen = getattr(call, "observed", None)
+        if isinstance(seen, ServiceState):  # the response described the service: no second look
+            return replace(obs, services={**obs.services, seen.name: seen}, at=clock.now())
         names = service_names(d)
         return replace(obs, services=driver.describe_services(d.env.cluster, names) if names else {},
                        at=clock.now())
     return None
 
 
-def observe(driver: Driver, d: Desired, cached_tds: dict[str, str], policy: Policy | None = None) -> Observed:
-    stack = driver.describe_stack(stack_name(d.app, d.env.name))
+def health_wanted(d: Desired, stack: StackState | None, services: dict[str, ServiceState],
+                  tds: dict[str, str]) -> dict[str, ServiceState]:
+    """Target group → its service, for the services whose health is what is left to confirm.
+
+    The planner judges health only where a service runs the release it rolls to (the deployment's
+    target, or the current release when steady) and ECS says that rollout is done (one
+    deployment, COMPLETED, running = desired): anywhere else the answer cannot change the plan.
+    """
+    if stack is None:
+        return {}
+    releases = [d.active.target, d.active.release] if d.active else [d.current]
+    out: dict[str, ServiceState] = {}
+    for r in releases:
+        if r is None:
+            continue
+        for p in r.processes:
+            infra = stack.infra.get(p)
+            td = tds.get(d.td_key(p, r))
+            if infra is None or td is None:
+                continue
+            for c in COLOURS:
+                tg = infra.target_group(c)
+                svc = services.get(service_name(d.app, p, c))
+                if tg and svc is not None and svc.desired > 0 and svc.task_definition == td and svc.steady:
+                    out[tg] = svc
+    return out
+
+
+def _target_health(driver: Driver, wanted: dict[str, ServiceState], known: Known) -> dict[str, TargetHealth]:
+    """DescribeTargetHealth for each wanted target group, unless health confirmed earlier still
+    holds (its service reports the very state it had then)."""
+    out: dict[str, TargetHealth] = {}
+    ask = []
+    for tg, svc in wanted.items():
+        th = known.target_health(tg, svc)
+        if th is not None:
+            out[tg] = th
+        else:
+            ask.append(tg)
+    if ask:
+        got = driver.target_health(ask)
+        for tg in ask:
+            known.see_health(tg, wanted[tg], got.get(tg))
+        out.update(got)
+    return out
+
+
+def observe(driver: Driver, d: Desired, cached_tds: dict[str, str], policy: Policy | None = None,
+            known: Known | None = None) -> Observed:
+    """Read AWS for one pass. `known` (paas/reconciler/memo.py) holds what this worker saw under
+    the same continuous lease and may reuse: a settled stack, rule weights, confirmed health."""
+    known = known if known is not None else Known()
+    stack = known.stack_state()
+    if stack is None:
+        stack = driver.describe_stack(stack_name(d.app, d.env.name))
+        known.see_stack(stack)
     releases = releases_of_interest(d)
     names = service_names(d)
     services = driver.describe_services(d.env.cluster, names) if names else {}
@@ -109,15 +169,16 @@ def observe(driver: Driver, d: Desired, cached_tds: dict[str, str], policy: Poli
             if arn:
                 tds[key] = arn
 
-    tgs: list[str] = []
     rules: list[str] = []
     if stack is not None:
-        for p, infra in stack.infra.items():
-            tgs += [t for t in (infra.blue_target_group, infra.green_target_group) if t]
-            if infra.rule_arn:
-                rules.append(infra.rule_arn)
-    targets = driver.target_health(tgs) if tgs else {}
-    weights = driver.rule_weights(rules) if rules else {}
+        rules = [infra.rule_arn for infra in stack.infra.values() if infra.rule_arn]
+    weights: dict[str, dict[str, int]] = {}
+    if rules:
+        weights = known.rule_weights(rules)
+        if weights is None:
+            weights = driver.rule_weights(rules)
+            known.see_weights(weights)
+    targets = _target_health(driver, health_wanted(d, stack, services, tds), known)
     registered = None  # ListTaskDefinitions only when garbage collection is due (planner/gc.py)
     if policy is not None and gc.gc_due(d, policy, clock.now()):
         registered = {f: driver.list_task_definitions(f) for f in gc.families(d)}

@@ -19,6 +19,7 @@ from dataclasses import replace
 from typing import Callable, Iterator
 
 from paas import clock
+from paas.aws import seen_tags
 from paas.aws.driver import Driver
 from paas.db import deployment_writes as w
 from paas.db import queue
@@ -31,6 +32,7 @@ from paas.planner.plan import before_observing, plan
 from paas.reconciler import failpoints, outcome
 from paas.reconciler.handlers import HANDLERS, Context
 from paas.reconciler.load import Loaded, load_desired
+from paas.reconciler.memo import Known, ObservationMemo
 from paas.reconciler.observe import observe, refresh_after, summary
 from paas.reconciler.task_watch import observe_tasks
 from paas.reconciler.outcome import Outcome
@@ -99,8 +101,28 @@ def _end_in_flight(db: Db, claim: queue.Claim, d: Desired | None, out: Outcome, 
 
 def reconcile_once(db: Db, claim: queue.Claim, driver_for: Callable[[EnvironmentRecord], Driver], policy: Policy,
                    worker: str = "worker", on_step: Callable[[s.Step], None] | None = None,
-                   should_stop: Callable[[], bool] = lambda: False) -> Outcome:
-    """One pass; returns when AWS needs time, nothing is left, or `should_stop()` (SIGTERM)."""
+                   should_stop: Callable[[], bool] = lambda: False,
+                   memo: ObservationMemo | None = None) -> Outcome:
+    """One pass; returns when AWS needs time, nothing is left, or `should_stop()` (SIGTERM).
+
+    `memo`: the worker's memory of its previous pass of this app+environment (memo.py); what it
+    may reuse is decided by the claim's fencing token, and a pass that fails keeps nothing."""
+    known = memo.begin(claim) if memo is not None else Known()
+    keep = True
+    try:
+        with seen_tags.scope():  # owner tags read this pass serve this pass's owner checks
+            return _pass(db, claim, driver_for, policy, worker, on_step, should_stop, known)
+    except BaseException:
+        keep = False
+        raise
+    finally:
+        if memo is not None and keep and not known.failed:
+            memo.keep(claim, known)
+
+
+def _pass(db: Db, claim: queue.Claim, driver_for: Callable[[EnvironmentRecord], Driver], policy: Policy,
+          worker: str, on_step: Callable[[s.Step], None] | None, should_stop: Callable[[], bool],
+          known: Known) -> Outcome:
     applied = 0
     obs = None
     driver: Driver | None = None
@@ -119,7 +141,7 @@ def reconcile_once(db: Db, claim: queue.Claim, driver_for: Callable[[Environment
                 if driver is None:
                     driver = driver_for(loaded.env)
                 if obs is None:
-                    obs = observe_tasks(driver, d, observe(driver, d, loaded.task_definitions, policy))
+                    obs = observe_tasks(driver, d, observe(driver, d, loaded.task_definitions, policy, known))
                     with fenced(db, claim):
                         w.record_observation(db, claim.app_id, claim.environment_id, summary(d, obs))
                 step = plan(d, obs, policy, clock.now())
@@ -130,15 +152,21 @@ def reconcile_once(db: Db, claim: queue.Claim, driver_for: Callable[[Environment
                 if isinstance(step, s.Wait):
                     _record_wait(db, claim, d, step)
                 return outcome.after_step(step, applied)
-            call = _apply(db, claim, _context(claim, loaded, worker), step, driver)
+            try:
+                call = _apply(db, claim, _context(claim, loaded, worker), step, driver)
+            finally:
+                known.after_step(step, None)  # sent or not, what it touches is read again
+            if call is not None:
+                known.after_step(step, call)  # weights paas just set are known
             if obs is not None and call is not None:
                 if isinstance(step, s.RegisterTaskDefinition) and call.result.get("arn"):
                     key = f"{step.spec.family}:{step.release}"
                     obs = replace(obs, task_definitions={**obs.task_definitions, key: call.result["arn"]})
-                obs = refresh_after(driver, d, obs, step)  # re-read only what the step changed
+                obs = refresh_after(driver, d, obs, step, call)  # re-read only what the step changed
             applied += 1
         return outcome.after_step(s.Step("step budget of one pass used"), applied)
     except Exception as e:
+        known.failed = True  # keep nothing from a pass that went wrong
         db.rollback()
         d = loaded.desired if loaded is not None else None
         out = outcome.after_error(e, d, claim.attempts, policy, clock.now(), applied)

@@ -27,6 +27,7 @@ from paas.planner.desired import Policy
 from paas.reconciler import metrics as m
 from paas.reconciler.drivers import driver_for
 from paas.reconciler.lease import Lease
+from paas.reconciler.memo import ObservationMemo
 from paas.reconciler.logs import kv
 from paas.reconciler.notify import Deliverer
 from paas.reconciler.reconcile import reconcile_once
@@ -72,6 +73,8 @@ class Worker:
         self.inflight_lock = threading.Lock()
         self.passes = 0
         self.deliverer = Deliverer(self.engine, self.owner)
+        # what this worker saw of each app+environment under its own lease (reconciler/memo.py)
+        self.memo = ObservationMemo(self.durations.observe_max_age)
 
     # --- wake-ups -------------------------------------------------------------------
     def notify_all(self) -> None:
@@ -160,7 +163,7 @@ class Worker:
             try:
                 with guard.lease(lease.deadline):  # no AWS request once the lease may have expired
                     out = reconcile_once(db, c, driver_for, self.policy, worker=self.owner, on_step=self._count,
-                                         should_stop=self.stopping.is_set)
+                                         should_stop=self.stopping.is_set, memo=self.memo)
             finally:
                 with self.inflight_lock:
                     self.inflight.pop(c.key, None)

@@ -162,3 +162,31 @@ def test_rules_paas_did_not_create_are_refused_and_tagged_ones_are_checked(aws_e
     finally:
         for r in (bare, tagged):
             elbv2.delete_rule(RuleArn=r)
+
+
+def test_inside_a_pass_the_owner_check_uses_the_tags_the_pass_read_and_still_refuses(aws_env, driver, uid):
+    """seen_tags.py: the pass's DescribeServices brings the tags along; the check before
+    UpdateService and before registering a revision costs no second call, and a foreign owner
+    is refused exactly as outside a pass."""
+    from paas.aws import seen_tags
+
+    a, b = f"sa{uid}", f"sb{uid}"
+    td_a = driver.register_task_definition(taskdef(a, 1)).result["arn"]
+    name = f"seen{uid}-web-blue"
+    driver.create_service(service(aws_env, name, td_a, count=1, app=a), token=f"{a}-create")
+
+    with seen_tags.scope():
+        before = driver.call_counts()
+        assert driver.describe_services(aws_env.cluster, [name])[name].desired == 1
+        assert driver.find_task_definition(f"{a}-test-web", 2) is None  # the family's newest is v1
+        call = driver.update_service(service(aws_env, name, td_a, count=2, app=a))
+        td2 = driver.register_task_definition(taskdef(a, 2)).result["arn"]
+        with pytest.raises(OwnershipConflict, match=f"app {a}.* app {b}"):
+            driver.update_service(service(aws_env, name, td_a, count=3, app=b))
+        after = driver.call_counts()
+    sent = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    assert sent.get("ecs:DescribeServices") == 1 and sent.get("ecs:DescribeTaskDefinition") == 1, sent
+    assert sent.get("ecs:UpdateService") == 1 and sent.get("ecs:RegisterTaskDefinition") == 1, sent
+    # UpdateService's answer describes the service: the reconciler plans on from it
+    assert call.observed is not None and call.observed.desired == 2 and call.observed.task_definition == td_a
+    assert _raw_service(aws_env, name)["desiredCount"] == 2 and td2.endswith(":2")
