@@ -143,6 +143,8 @@ DURATIONS: tuple[tuple[str, str, float, bool], ...] = (
     ("PAAS_GC_INTERVAL", "gc_interval", 3600.0, True),
     ("PAAS_JOBS_POLL", "jobs_poll", 300.0, True),  # how often a steady app with jobs looks for their runs
     ("PAAS_LOG_POLL", "log_poll", 1.0, True),  # how often `paas run` and `paas logs -f` poll (interactive)
+    ("PAAS_PUSH_WAIT", "push_wait", 20.0, False),  # SQS long poll of the push queue (0-20 s)
+    ("PAAS_PIPELINE_RESYNC", "pipeline_resync", 300.0, True),  # how often a pipeline's repository is listed
 )
 
 
@@ -162,10 +164,14 @@ class Durations:
     gc_interval: float
     jobs_poll: float
     log_poll: float
+    push_wait: float
+    pipeline_resync: float
 
     def __init__(self) -> None:
         for name, attr, default, positive in DURATIONS:
             setattr(self, attr, duration(name, default, positive=positive))
+        if self.push_wait > 20:
+            raise SettingError(f"PAAS_PUSH_WAIT ({self.push_wait:g}s) must be at most 20s (SQS long polling)")
         if self.heartbeat >= self.lease_ttl:
             raise SettingError(f"PAAS_HEARTBEAT ({self.heartbeat:g}s) must be shorter than PAAS_LEASE_TTL "
                                f"({self.lease_ttl:g}s): a lease would expire between heartbeats")

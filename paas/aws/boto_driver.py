@@ -14,6 +14,7 @@ logs.py                task logs: FilterLogEvents (paged), GetLogEvents
 scheduler.py           job schedules and their owner-tagged group
 secrets.py             secret values
 ecr.py                 image digests
+push_events.py         ECR push events: EventBridge rule → SQS queue, DescribeImages
 =====================  ====================================================
 
 Each module's docstring lists the AWS limits it keeps and the emulator gaps it works around.
@@ -34,6 +35,7 @@ from paas.aws.ecs_services import Services, ecs_client_token
 from paas.aws.ecs_task_definitions import TaskDefinitions
 from paas.aws.ecs_tasks import Tasks
 from paas.aws.logs import Logs
+from paas.aws.push_events import ImageInfo, PushEvents, PushMessage
 from paas.aws.scheduler import Scheduler
 from paas.aws.elbv2 import Elbv2
 from paas.aws.secrets import Secrets
@@ -62,6 +64,7 @@ class BotoDriver:
         self.tasks = Tasks(self.api)
         self.logs = Logs(self.api)
         self.scheduler = Scheduler(self.api)
+        self.push_events = PushEvents(self.api)
 
     # accounting
     def call_counts(self) -> dict[str, int]:
@@ -186,3 +189,19 @@ class BotoDriver:
 
     def resolve_digest(self, image: str) -> str | None:
         return self.ecr.resolve_digest(image)
+
+    # pipeline: ECR push events (EventBridge → SQS) and the repository resync
+    def ensure_push_route(self) -> str:
+        return self.push_events.ensure_route()
+
+    def receive_pushes(self, queue_url: str, wait_seconds: float) -> list[PushMessage]:
+        return self.push_events.receive(queue_url, wait_seconds)
+
+    def delete_push_message(self, queue_url: str, receipt: str) -> None:
+        self.push_events.delete(queue_url, receipt)
+
+    def repository_uri(self, repository: str) -> str:
+        return self.push_events.repository_uri(repository)
+
+    def repository_images(self, repository: str) -> list[ImageInfo]:
+        return self.push_events.images(repository)

@@ -11,7 +11,7 @@ deadline passed, and the request was not sent.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Protocol
+from typing import Any, Mapping, Protocol
 
 from paas.domain.observed import ListenerRuleState, ScheduleState, ServiceState, StackState, TargetHealth, TaskState
 from paas.domain.specs import ScheduleSpec, ServiceSpec, StackSpec, TaskDefSpec, TaskRunSpec
@@ -122,6 +122,14 @@ class Driver(Protocol):
         is never logged; values over `paas.domain.limits.SECRET_VALUE_MAX_BYTES` raise UserError."""
     def resolve_digest(self, image: str) -> str | None:
         """sha256 digest when the image lives in an ECR repository of this account."""
+
+    # pipeline (paas/aws/push_events.py)
+    def ensure_push_route(self) -> str:
+        """The push queue and the EventBridge rule feeding it (idempotent); the queue's URL."""
+    def receive_pushes(self, queue_url: str, wait_seconds: float) -> list[Any]: ...
+    def delete_push_message(self, queue_url: str, receipt: str) -> None: ...
+    def repository_uri(self, repository: str) -> str: ...
+    def repository_images(self, repository: str) -> list[Any]: ...
 
     # accounting
     def call_counts(self) -> dict[str, int]: ...

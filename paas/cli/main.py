@@ -42,6 +42,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "jobs": ("paas.cli.jobs", "jobs"),
     "logs": ("paas.cli.logs", "logs"),
     "watch": ("paas.cli.watch", "watch"),
+    "pipeline": ("paas.cli.pipeline", "pipeline"),
+    "approve": ("paas.cli.pipeline", "approve"),
 }
 
 

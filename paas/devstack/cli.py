@@ -222,3 +222,31 @@ def profile_list(as_json):
                   e.profile.start_seconds, e.profile.ready_seconds, e.profile.health_code, e.profile.run_seconds,
                   "" if e.profile.exit_code is None else e.profile.exit_code, " | ".join(e.profile.log))
                  for e in entries])
+
+
+@dev.command("push")
+@click.argument("reference", metavar="REPO:TAG")
+@click.option("--profile", "preset", help="How the image's containers behave: healthy, failing-tests, errors "
+              "(30% 5xx), slow (p99 3 s), hanging-tests.")
+@json_option
+def push_cmd(reference, preset, as_json):
+    """Push an image to the emulator's ECR and send ECR's push event (EventBridge → SQS).
+
+    \b
+    Examples:
+      paas dev push shop:main-3
+      paas dev push shop:main-4 --profile failing-tests
+    """
+    from paas.devstack.push import dev_push
+    from paas.settings import read_dev_state
+
+    state = read_dev_state()
+    endpoint = os.environ.get("AWS_ENDPOINT_URL") or state.get("aws_endpoint_url")
+    if not endpoint:
+        raise UserError("no local stack: start one with `paas dev up`")
+    out = dev_push(endpoint, state.get("region") or "us-east-1", reference, preset=preset,
+                   profiles_path=_profiles_path())
+    if as_json:
+        print_json(out)
+    else:
+        click.echo(f"pushed {out['image']}")

@@ -123,3 +123,78 @@ def parse_tag_pattern(value: str, what: str = "pipeline.tags") -> str:
         raise UserError(f"invalid {what} {value!r}: a glob on the tag such as main-* (letters, digits, _ . - "
                         "and * ? [ ]), or semver")
     return value
+
+
+# --------------------------------------------------------------------------- state (as loaded)
+
+from datetime import datetime  # noqa: E402
+
+
+@dataclass(frozen=True)
+class CheckState:
+    id: int
+    state: str  # running | passed | failed
+    environment_id: int
+    created_at: datetime
+    task_arn: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    exit_code: int | None = None
+    stop_code: str | None = None
+    stopped_reason: str | None = None
+    duration_seconds: float | None = None
+    log_tail: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PromotionState:
+    id: int
+    stage: int
+    environment_id: int
+    deployment_id: int
+    deployment_state: str
+    release_id: int
+    release_version: int
+    created_at: datetime
+    finished_at: datetime | None = None
+    known_good_at: datetime | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class PushState:
+    id: int
+    repository: str
+    tag: str | None
+    digest: str
+    image: str
+    state: str  # active | failed | superseded | released
+    seen_at: datetime
+    queued_at: datetime | None = None
+    ended_at: datetime | None = None
+    end_reason: str | None = None
+    check: CheckState | None = None
+    promotions: tuple[PromotionState, ...] = ()  # by stage
+    approvals: tuple[tuple[int, str, datetime], ...] = ()  # (environment id, approver, at)
+    approval_notified: tuple[int, ...] = ()
+
+    @property
+    def progress(self) -> int:
+        """How many stages this push has been promoted into (one in flight counts)."""
+        return max((p.stage + 1 for p in self.promotions), default=0)
+
+    def promotion(self, stage: int) -> PromotionState | None:
+        return next((p for p in self.promotions if p.stage == stage), None)
+
+    def approval(self, environment_id: int) -> tuple[str, datetime] | None:
+        return next(((who, at) for env, who, at in self.approvals if env == environment_id), None)
+
+
+@dataclass(frozen=True)
+class PipelineState:
+    app_id: int
+    app: str
+    spec: PipelineSpec
+    stage_environment_ids: tuple[int | None, ...]  # per stage; None: the environment is gone
+    pushes: tuple[PushState, ...]  # oldest first
+    live: dict[int, int]  # environment id → live release id (paas_live_releases)
