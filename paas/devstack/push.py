@@ -9,6 +9,9 @@ account takes. Real AWS refuses PutEvents with an ``aws.*`` source; this is the 
 ``--profile`` picks how containers of the pushed image behave in the simulated data plane
 (paas/devstack/profiles.py), by a glob on the image reference the pipeline deploys
 (``URI:TAG@DIGEST``).
+
+moto also derives an image's digest from its layers' digests rather than from the manifest, so
+each push carries a layer of its own (else two pushes would share a digest).
 """
 
 from __future__ import annotations
@@ -44,10 +47,14 @@ def push(client: Any, events: Any, repository: str, tag: str) -> dict[str, Any]:
         client.create_repository(repositoryName=repository)
     except client.exceptions.RepositoryAlreadyExistsException:
         pass
-    config = "sha256:" + hashlib.sha256(f"{repository}:{tag}:{uuid.uuid4()}".encode()).hexdigest()
+    # moto derives the image digest from the layer digests (ECR: the manifest's sha256), so each
+    # push gets a layer of its own
+    unique = "sha256:" + hashlib.sha256(f"{repository}:{tag}:{uuid.uuid4()}".encode()).hexdigest()
     manifest = json.dumps({"schemaVersion": 2, "mediaType": MEDIA_TYPE,
                            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1,
-                                      "digest": config}, "layers": []})
+                                      "digest": unique},
+                           "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                                       "size": 1, "digest": unique}]})
     resp = client.put_image(repositoryName=repository, imageManifest=manifest, imageTag=tag,
                             imageManifestMediaType=MEDIA_TYPE)
     image = resp["image"]

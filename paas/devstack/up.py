@@ -169,3 +169,18 @@ class DevStack:
                 self.state_path.unlink()
         except (OSError, ValueError):
             pass
+
+
+def add_environment(db_url: str, boot: dict[str, Any], endpoint_url: str, name: str) -> dict[str, Any]:
+    """Another environment on the local stack (e.g. `staging`, `production` for a pipeline): the
+    same VPC and ALB listener as `dev` (apps route by host, `<app>.<name>.localhost`), its own
+    ECS cluster ``paas-<name>`` (ECS service names are per cluster)."""
+    import boto3
+
+    cluster = f"paas-{name}"
+    ecs = boto3.client("ecs", region_name=boot["region"], endpoint_url=endpoint_url)
+    if not any(c.get("status") == "ACTIVE" for c in ecs.describe_clusters(clusters=[cluster])["clusters"]):
+        ecs.create_cluster(clusterName=cluster)
+    env_boot = dict(boot, cluster=cluster)
+    upsert_dev_environment(db_url, env_boot, endpoint_url, name=name)
+    return env_boot

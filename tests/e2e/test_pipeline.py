@@ -39,11 +39,11 @@ def wait_for(what, check, timeout=60.0):
 @pytest.fixture
 def pipeline(stack, monkeypatch, tmp_path):
     """An app with a two-stage pipeline (staging rolling, production canary 10 → 100) and a worker."""
-    from paas.devstack.up import upsert_dev_environment
+    from paas.devstack.up import add_environment
 
     monkeypatch.setenv("PAAS_PUSH_WAIT", "1")
     for env in ("staging", "production"):
-        upsert_dev_environment(stack.db_url, stack.boot, stack.emulator.endpoint_url, name=env)
+        add_environment(stack.db_url, stack.boot, stack.emulator.endpoint_url, env)
     app = stack.app()
     toml = tmp_path / "paas.toml"
     toml.write_text(f"""
@@ -70,9 +70,20 @@ canary_steps = [10, 100]
 """)
     r = stack.paas("pipeline", "set", app, "--manifest", str(toml), "--json")
     assert r.code == 0, r.err
-    stack.start_worker()
-    stack.apps_envs = ("staging", "production")
-    return app
+    w = stack.start_worker()
+    # the worker creates the push route (queue, rule, target) when it first polls: pushes before
+    # that reach no queue (only the resync would find them)
+    wait_for("the push queue", lambda: w.consumers and all(c.queue_url for c in w.consumers.values()), 30)
+    yield app
+    stack.stop_workers()
+    ecs = stack.client("ecs")
+    for env in ("staging", "production"):  # keep the shared emulator light (conftest cleans `dev` only)
+        try:
+            for arn in ecs.list_services(cluster=f"paas-{env}")["serviceArns"]:
+                if arn.rsplit("/", 1)[-1].startswith(f"{app}-"):
+                    ecs.delete_service(cluster=f"paas-{env}", service=arn, force=True)
+        except Exception:
+            pass
 
 
 def push(stack, app, tag, profile="healthy"):
@@ -93,21 +104,43 @@ def ended(stack, app, digest, timeout=90.0):
                         push_row(stack, app, digest)), timeout)
 
 
-def test_a_push_goes_to_production_on_its_own(stack, pipeline):
-    app = pipeline
-    pushed = push(stack, app, "main-1")
+def released(stack, app, tag):
+    """Push, and wait until the push is live in production."""
+    pushed = push(stack, app, tag)
     row = ended(stack, app, pushed["digest"])
     assert row.state == "released", row.end_reason
+    return pushed, row
+
+
+def timeline(stack, digest):
+    [r] = _sql(stack, """
+        SELECT i.queued_at, i.seen_at, c.created_at AS check_at, c.finished_at AS checked_at,
+               (SELECT min(p.created_at) FROM promotions p WHERE p.push_id = i.id AND p.stage = 0) AS staging_at,
+               (SELECT min(p.created_at) FROM promotions p WHERE p.push_id = i.id AND p.stage = 1) AS production_at,
+               i.ended_at
+          FROM image_pushes i JOIN image_checks c ON c.push_id = i.id WHERE i.digest = %(d)s""", d=digest)
+    return r
+
+
+def test_a_push_goes_to_production_on_its_own(stack, pipeline):
+    app = pipeline
+    released(stack, app, "main-1")  # the first release: nothing to canary against yet
+    t0 = time.monotonic()
+    pushed, row = released(stack, app, "main-2")
+    print(f"push to production: {time.monotonic() - t0:.1f}s", dict(timeline(stack, pushed["digest"])))
     assert row.source == "event" and row.image == pushed["image"]
-    proms = _sql(stack, "SELECT * FROM paas_promotions WHERE app = %(a)s ORDER BY stage", a=app)
-    assert [(p.environment, p.deployment_state, p.check_state) for p in proms] == [
-        ("staging", "succeeded", "passed"), ("production", "succeeded", "passed")]
+    proms = _sql(stack, "SELECT * FROM paas_promotions WHERE app = %(a)s AND digest = %(d)s ORDER BY stage",
+                 a=app, d=pushed["digest"])
+    assert [(p.environment, p.release_version, p.deployment_state, p.check_state) for p in proms] == [
+        ("staging", 2, "succeeded", "passed"), ("production", 2, "succeeded", "passed")]
     staging, production = proms
     # evidence: production went only after staging's release was known-good for its soak
-    assert production.upstream_environment == "staging"
+    assert production.upstream_environment == "staging" and production.upstream_release_version == 2
     assert production.upstream_known_good_at == staging.known_good_at is not None
     assert (production.promoted_at - staging.known_good_at).total_seconds() >= STAGING_SOAK
-    assert production.gate_readings and all(g["verdict"] == "pass" for g in production.gate_readings)
+    # the canary's gate readings, 10 % then 100 %
+    verdicts = [g["verdict"] for g in production.gate_readings]
+    assert "pass" in verdicts and "fail" not in verdicts, verdicts
     check = _sql(stack, "SELECT * FROM image_checks WHERE digest = %(d)s", d=pushed["digest"])[0]
     assert (check.state, check.exit_code, check.command) == ("passed", 0, ["pytest", "-q", "tests/integration"])
     assert check.duration_seconds is not None and check.log_tail and check.log_tail[-1] == "42 passed"
@@ -118,8 +151,6 @@ def test_a_push_goes_to_production_on_its_own(stack, pipeline):
     out = stack.paas("pipeline", app, "--json")
     assert out.code == 0, out.err
     doc = out.json()
-    assert [s["release_version"] for s in doc["stages"]] == [1, 1]
+    assert [s["release_version"] for s in doc["stages"]] == [2, 2]
     assert doc["last_failure"] is None
-    # the same message delivered again is recorded once
-    from paas.devstack.push import push as _unused  # noqa: F401
     assert len(_sql(stack, "SELECT 1 FROM image_pushes WHERE digest = %(d)s", d=pushed["digest"])) == 1
