@@ -53,8 +53,13 @@ SELECT p.id              AS promotion_id,
        p.upstream_known_good_at,
        p.approver,
        p.approved_at,
-       (SELECT jsonb_agg(ev.data->'gate' ORDER BY ev.id) FROM deployment_events ev
-         WHERE ev.deployment_id = p.deployment_id AND ev.kind = 'gate') AS gate_readings,
+       (SELECT jsonb_agg(COALESCE(ev.data->'evidence'->'gate', ev.data->'gate')
+                         || jsonb_build_object('event', ev.kind, 'at', ev.at,
+                                               'percent', COALESCE(ev.data->'evidence'->'step_percent',
+                                                                   ev.data->'step_percent'))
+                         ORDER BY ev.id) FROM deployment_events ev
+         WHERE ev.deployment_id = p.deployment_id
+           AND (ev.data ? 'gate' OR ev.data->'evidence' ? 'gate')) AS gate_readings,
        p.evidence,
        i.state           AS push_state,
        p.app_id,

@@ -145,8 +145,8 @@ def test_a_push_goes_to_production_on_its_own(stack, pipeline):
     assert (check.state, check.exit_code, check.command) == ("passed", 0, ["pytest", "-q", "tests/integration"])
     assert check.duration_seconds is not None and check.log_tail and check.log_tail[-1] == "42 passed"
     # the deployments are ordinary ones, made by the same path as paas deploy
-    hist = stack.paas("history", app, "--json").json()
-    assert {(h["environment"], h["strategy"], h["actor"]) for h in hist} == {
+    hist = _sql(stack, "SELECT environment, strategy, actor FROM paas_deploy_history WHERE app = %(a)s", a=app)
+    assert {(h.environment, h.strategy, h.actor) for h in hist} == {
         ("staging", "rolling", "paas-pipeline"), ("production", "canary", "paas-pipeline")}
     out = stack.paas("pipeline", app, "--json")
     assert out.code == 0, out.err
