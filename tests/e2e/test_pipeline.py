@@ -70,6 +70,7 @@ canary_steps = [10, 100]
 """)
     r = stack.paas("pipeline", "set", app, "--manifest", str(toml), "--json")
     assert r.code == 0, r.err
+    stack.toml = toml
     w = stack.start_worker()
     # the worker creates the push route (queue, rule, target) when it first polls: pushes before
     # that reach no queue (only the resync would find them)
@@ -122,9 +123,28 @@ def timeline(stack, digest):
     return r
 
 
+def baseline(stack, app, envs=("staging", "production")):
+    """What runs before the pipeline's first push (a canary needs a stable release to compare
+    with; a check's logs go to the first stage's log group): deployed by hand, stages at once."""
+    ids = []
+    for env in envs:
+        r = stack.paas("deploy", app, "--image", f"registry.example.com/{app}:base", "-e", env,
+                       "--manifest", str(stack.toml), "--json")
+        assert r.code == 0, r.err
+        ids.append(r.json()["deployment_id"])
+    for i in ids:
+        assert stack.wait_state(i, timeout=90)["state"] == "succeeded"
+
+
+def live(stack, app):
+    rows = _sql(stack, "SELECT environment, release_version, image FROM paas_current_releases WHERE app = %(a)s",
+                a=app)
+    return {r.environment: (r.release_version, r.image) for r in rows}
+
+
 def test_a_push_goes_to_production_on_its_own(stack, pipeline):
     app = pipeline
-    released(stack, app, "main-1")  # the first release: nothing to canary against yet
+    baseline(stack, app)
     t0 = time.monotonic()
     pushed, row = released(stack, app, "main-2")
     print(f"push to production: {time.monotonic() - t0:.1f}s", dict(timeline(stack, pushed["digest"])))
@@ -145,12 +165,52 @@ def test_a_push_goes_to_production_on_its_own(stack, pipeline):
     assert (check.state, check.exit_code, check.command) == ("passed", 0, ["pytest", "-q", "tests/integration"])
     assert check.duration_seconds is not None and check.log_tail and check.log_tail[-1] == "42 passed"
     # the deployments are ordinary ones, made by the same path as paas deploy
-    hist = _sql(stack, "SELECT environment, strategy, actor FROM paas_deploy_history WHERE app = %(a)s", a=app)
-    assert {(h.environment, h.strategy, h.actor) for h in hist} == {
-        ("staging", "rolling", "paas-pipeline"), ("production", "canary", "paas-pipeline")}
+    hist = _sql(stack, "SELECT environment, strategy, actor FROM paas_deploy_history WHERE app = %(a)s "
+                       "AND actor = 'paas-pipeline'", a=app)
+    assert sorted((h.environment, h.strategy) for h in hist) == [("production", "canary"), ("staging", "rolling")]
+    assert live(stack, app) == {"staging": (2, pushed["image"]), "production": (2, pushed["image"])}
     out = stack.paas("pipeline", app, "--json")
     assert out.code == 0, out.err
     doc = out.json()
     assert [s["release_version"] for s in doc["stages"]] == [2, 2]
-    assert doc["last_failure"] is None
-    assert len(_sql(stack, "SELECT 1 FROM image_pushes WHERE digest = %(d)s", d=pushed["digest"])) == 1
+    assert doc["last_failure"] is None and doc["pushes"][0]["state"] == "released"
+    assert stack.paas("pipeline", app).code == 0
+
+
+def test_a_push_whose_tests_fail_is_never_deployed(stack, pipeline):
+    app = pipeline
+    baseline(stack, app, envs=("staging",))
+    pushed = push(stack, app, "main-7", profile="failing-tests")
+    row = ended(stack, app, pushed["digest"])
+    assert (row.state, row.end_reason) == ("failed", "integration tests failed (exit 1)")
+    [check] = _sql(stack, "SELECT * FROM image_checks WHERE digest = %(d)s", d=pushed["digest"])
+    assert (check.state, check.exit_code, check.stop_code) == ("failed", 1, "EssentialContainerExited")
+    assert check.log_tail[-2:] == ["FAILED tests/test_basket.py::test_total - AssertionError: 10 != 12",
+                                   "1 failed, 41 passed"]
+    assert _sql(stack, "SELECT * FROM promotions") == []
+    assert [h.actor for h in _sql(stack, "SELECT * FROM paas_deploy_history WHERE app = %(a)s", a=app)] == [
+        "tester@test"]  # the baseline only: nothing deployed by the pipeline
+    assert live(stack, app) == {"staging": (1, f"registry.example.com/{app}:base")}
+    doc = stack.paas("pipeline", app, "--json").json()
+    assert doc["last_failure"]["tag"] == "main-7" and "exit 1" in doc["last_failure"]["reason"]
+    # a tag the pipeline does not watch is not even recorded
+    other = push(stack, app, "feature-x")
+    wait_for("the other push's message consumed", lambda: stack.workers[0][0].consumers and all(
+        c.received >= 2 for c in stack.workers[0][0].consumers.values()), 30)
+    assert push_row(stack, app, other["digest"]) is None
+
+
+def test_a_push_that_fails_the_production_canary_stays_in_staging(stack, pipeline):
+    app = pipeline
+    baseline(stack, app)
+    pushed = push(stack, app, "main-3", profile="errors")
+    row = ended(stack, app, pushed["digest"])
+    assert row.state == "failed" and "production rolled back" in row.end_reason, row.end_reason
+    staging, production = _sql(stack, "SELECT * FROM paas_promotions WHERE app = %(a)s ORDER BY stage", a=app)
+    assert (staging.deployment_state, production.deployment_state) == ("succeeded", "rolled_back")
+    verdicts = [g["verdict"] for g in production.gate_readings]
+    assert verdicts[-1] == "breach" and all(g["percent"] in (10, None) for g in production.gate_readings)
+    # production is back on the release before; staging keeps the pushed image
+    assert live(stack, app) == {"staging": (2, pushed["image"]), "production": (1, f"registry.example.com/{app}:base")}
+    doc = stack.paas("pipeline", app, "--json").json()
+    assert doc["last_failure"]["tag"] == "main-3"
