@@ -222,8 +222,10 @@ def insert_check(db: Db, push_id: int, app_id: int, environment_id: int, digest:
         """
         INSERT INTO image_checks (push_id, app_id, environment_id, digest, command)
         VALUES (%(p)s, %(a)s, %(e)s, %(d)s, %(c)s)
-        ON CONFLICT (push_id) DO UPDATE SET push_id = EXCLUDED.push_id RETURNING id, created_at
+        ON CONFLICT (push_id) DO NOTHING RETURNING id, created_at
         """, p=push_id, a=app_id, e=environment_id, d=digest, c=command)
+    if r is None:  # an earlier attempt made it
+        r = db.one("SELECT id, created_at FROM image_checks WHERE push_id = %(p)s", p=push_id)
     return r.id, r.created_at
 
 
