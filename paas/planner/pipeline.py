@@ -93,7 +93,7 @@ def plan(s: PipelineState, now: datetime) -> Plan:
         newer = [q for q in active if q.id > p.id and q.progress >= p.progress
                  and not (q.check is not None and q.check.state == "failed")]
         if newer:
-            q = newer[0]
+            q = newer[-1]  # the newest
             out.actions.append(EndPush(p.id, "superseded", f"superseded by {q.tag or q.digest[:19]} (push {q.id})",
                                        stop_check=p.check is not None and p.check.state == "running"))
             ended.add(p.id)
