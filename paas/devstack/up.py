@@ -78,6 +78,7 @@ class DevStack:
     db_url: str = ""
     worker: Any = None
     started_database: bool = False  # the embedded PostgreSQL was not running before start()
+    boot: dict[str, Any] = field(default_factory=dict)  # what bootstrap_dev_environment made
     _thread: threading.Thread | None = None
 
     @contextmanager
@@ -136,6 +137,7 @@ class DevStack:
         with self._progress("bootstrapping environment dev (VPC, subnets, load balancer, listener, ECS cluster)"):
             boot = bootstrap_dev_environment(self.emulator.endpoint_url, self.region, "dev")
             upsert_dev_environment(self.db_url, boot, self.emulator.endpoint_url)
+        self.boot = boot
         self.log(f"environment dev: cluster {boot['cluster']}, listener {boot['listener_arn'].rsplit('/', 3)[-3]}")
         exports = {"PAAS_DATABASE_URL": self.db_url, "AWS_ENDPOINT_URL": self.emulator.endpoint_url,
                    "AWS_DEFAULT_REGION": self.region, "PAAS_ENV": "dev", **DEV_CREDENTIALS}
