@@ -215,21 +215,21 @@ class Worker:
                 with pooled(self.engine) as db:
                     watched = pipeline_db.watched(db)
                     db.commit()
-                    regions: dict[tuple, list] = {}
-                    for w in watched:
-                        env = w[3]
-                        if env.region:
-                            regions.setdefault((env.region, env.role_arn), []).append(w)
-                    if not regions:
-                        self.stopping.wait(max(0.5, self.durations.sweep_interval))
-                        continue
-                    for key, group in regions.items():
-                        c = self.consumers.get(key)
-                        if c is None:
-                            c = self.consumers[key] = PushConsumer(push_driver_for(group[0][3], wait),
-                                                                   wait_seconds=wait / len(regions))
-                        if c.poll_once(db, group, on_recorded=lambda _app: self.notify_all()):
-                            self.notify_all()
+                regions: dict[tuple, list] = {}
+                for w in watched:
+                    env = w[3]
+                    if env.region:
+                        regions.setdefault((env.region, env.role_arn), []).append(w)
+                if not regions:
+                    self.stopping.wait(max(0.5, self.durations.sweep_interval))
+                    continue
+                for key, group in regions.items():
+                    c = self.consumers.get(key)
+                    if c is None:
+                        c = self.consumers[key] = PushConsumer(push_driver_for(group[0][3], wait),
+                                                               wait_seconds=wait / len(regions))
+                    if c.poll_once(lambda: pooled(self.engine), group, on_recorded=lambda _app: self.notify_all()):
+                        self.notify_all()
             except Exception as e:  # AWS or the database unavailable: keep trying, never die
                 log.warning("push events: retrying", extra=kv(error=str(e).splitlines()[0] if str(e)
                                                               else type(e).__name__))
