@@ -65,17 +65,20 @@ class PushConsumer:
             self.queue_url = self.driver.ensure_push_route()
         return self.queue_url
 
-    def poll_once(self, connect: Callable[[], Any], pipelines: list[tuple[int, str, Any, Any]],
+    def poll_once(self, connect: Callable[[], Any], pipelines: Callable[[Db], list[tuple[int, str, Any, Any]]],
                   on_recorded: Callable[[int], None] | None = None) -> int:
         """One long poll (no database connection held meanwhile); returns how many new pushes were
-        recorded, each committed before its message is deleted."""
+        recorded, each committed before its message is deleted. The pipelines are read after the
+        poll: one declared while it waited counts."""
         url = self.ensure()
         msgs = self.driver.receive_pushes(url, self.wait_seconds)
         self.received += len(msgs)
         if not msgs:
             return 0
         with connect() as db:
-            return self._record(db, url, msgs, pipelines, on_recorded)
+            watched = pipelines(db)
+            db.commit()
+            return self._record(db, url, msgs, watched, on_recorded)
 
     def _record(self, db: Db, url: str, msgs: list, pipelines: list[tuple[int, str, Any, Any]],
                 on_recorded: Callable[[int], None] | None) -> int:

@@ -228,7 +228,9 @@ class Worker:
                     if c is None:
                         c = self.consumers[key] = PushConsumer(push_driver_for(group[0][3], wait),
                                                                wait_seconds=wait / len(regions))
-                    if c.poll_once(lambda: pooled(self.engine), group, on_recorded=lambda _app: self.notify_all()):
+                    in_region = (lambda k: lambda db: [w for w in pipeline_db.watched(db)
+                                                       if (w[3].region, w[3].role_arn) == k])(key)
+                    if c.poll_once(lambda: pooled(self.engine), in_region, on_recorded=lambda _app: self.notify_all()):
                         self.notify_all()
             except Exception as e:  # AWS or the database unavailable: keep trying, never die
                 log.warning("push events: retrying", extra=kv(error=str(e).splitlines()[0] if str(e)
