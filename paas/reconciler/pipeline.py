@@ -225,13 +225,12 @@ def _stop(driver: Driver, env: Any, task_arn: str, reason: str) -> None:
 
 
 def _check_payload(state: PipelineState, p: PushState, c: Any, reason: str) -> dict:
-    out = {"push_id": p.id, "tag": p.tag, "digest": p.digest, "image": p.image, "reason": reason,
-           "environment": state.spec.stages[0].environment}
-    if c is not None:
-        out.update(exit_code=c.get("exit_code"), stop_code=c.get("stop_code"),
-                   stopped_reason=c.get("stopped_reason"), duration_seconds=c.get("duration_seconds"),
-                   log_tail=list(c.get("log_tail") or [])[-LOG_LINES:], task_arn=c.get("task_arn"))
-    return out
+    c = c or {}
+    return {"push_id": p.id, "tag": p.tag, "digest": p.digest, "image": p.image, "reason": reason,
+            "environment": state.spec.stages[0].environment, "exit_code": c.get("exit_code"),
+            "stop_code": c.get("stop_code"), "stopped_reason": c.get("stopped_reason"),
+            "duration_seconds": c.get("duration_seconds"), "log_tail": list(c.get("log_tail") or [])[-LOG_LINES:],
+            "task_arn": c.get("task_arn")}
 
 
 # --- checks --------------------------------------------------------------------------------------
