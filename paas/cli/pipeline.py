@@ -25,7 +25,7 @@ class PipelineGroup(Group):
 
 @click.group(cls=PipelineGroup, invoke_without_command=False)
 def pipeline():
-    """APP's delivery pipeline: each stage's release, what waits and why, the last failure.
+    """A delivery pipeline: its stages, what waits and why.
 
     \b
     Examples:
@@ -38,7 +38,14 @@ def pipeline():
 @click.argument("app", required=False)
 @json_option
 def show(app, as_json):
-    """Each stage's release, what waits and why (checks running, soaking, approval), the last failure."""
+    """Each stage's release, what waits and why, the last failure.
+
+    What waits: checks running, soaking until a time, waiting for approval.
+
+    \b
+    Example:
+      paas pipeline show checkout --json
+    """
     from paas.service.pipeline import show as show_pipeline
 
     app = resolve_app(app)
@@ -71,7 +78,10 @@ def show(app, as_json):
 @actor_option
 @json_option
 def set_(app, manifest_path, actor, as_json):
-    """Declare APP's pipeline from paas.toml's [pipeline] (bad config: one line, exit 2).
+    """Declare APP's pipeline from paas.toml's [pipeline].
+
+    Bad config (an unknown environment, a stage twice, a negative soak) is refused with one
+    line and exit code 2.
 
     \b
     Example:
@@ -105,7 +115,7 @@ def set_(app, manifest_path, actor, as_json):
 @actor_option
 @json_option
 def approve(app, env, release, actor, as_json):
-    """Approve the release waiting for ENV (a stage that asks for approval).
+    """Approve the release waiting for a stage that asks for approval.
 
     RELEASE is the waiting release's version in the stage before (vN, as `paas pipeline APP`
     shows it), or the pushed tag for a first stage.

@@ -230,7 +230,9 @@ def profile_list(as_json):
               "(30% 5xx), slow (p99 3 s), hanging-tests.")
 @json_option
 def push_cmd(reference, preset, as_json):
-    """Push an image to the emulator's ECR and send ECR's push event (EventBridge → SQS).
+    """Push an image to the emulator's ECR and send ECR's push event.
+
+    The event goes the way an AWS account sends it: EventBridge, then the SQS queue workers poll.
 
     \b
     Examples:

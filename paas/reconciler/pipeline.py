@@ -149,7 +149,7 @@ def run_pass(db: Db, app_id: int, owner: str, driver_for: Callable[[Any], Driver
             state = pdb.load(db, app_id)
             db.commit()
     p = plan_.plan(state, now())
-    after = IDLE_RECHECK
+    after = min(IDLE_RECHECK, resync_interval)  # the next resync is a pass too
     for action in p.actions:
         if isinstance(action, plan_.StartCheck) and (driver is None or env is None):
             continue

@@ -214,3 +214,76 @@ def test_a_push_that_fails_the_production_canary_stays_in_staging(stack, pipelin
     assert live(stack, app) == {"staging": (2, pushed["image"]), "production": (1, f"registry.example.com/{app}:base")}
     doc = stack.paas("pipeline", app, "--json").json()
     assert doc["last_failure"]["tag"] == "main-3"
+
+
+def test_a_stage_that_asks_for_approval_waits_for_paas_approve(stack, pipeline):
+    app = pipeline
+    toml = stack.toml
+    toml.write_text(toml.read_text().replace('canary_steps = [10, 100]', 'canary_steps = [10, 100]\napproval = true'))
+    assert stack.paas("pipeline", "set", app, "--manifest", str(toml)).code == 0
+    pushed = push(stack, app, "main-5")
+    waiting = wait_for("the approval wait", lambda: [
+        p for p in stack.paas("pipeline", app, "--json").json()["pushes"]
+        if p["tag"] == "main-5" and (p["waiting_for"] or "").startswith("waiting for approval")], 60)
+    assert waiting[0]["waiting_for"] == f"waiting for approval to production (paas approve {app} --env production v1)"
+    assert _sql(stack, "SELECT count(*) AS n FROM promotions")[0].n == 1  # staging only
+    r = stack.paas("approve", app, "--env", "production", "v1", "--json")
+    assert r.code == 0, r.err
+    assert r.json()["tag"] == "main-5" and r.json()["approver"] == "tester@test"
+    row = ended(stack, app, pushed["digest"])
+    assert row.state == "released", row.end_reason
+    [prod] = _sql(stack, "SELECT * FROM paas_promotions WHERE app = %(a)s AND environment = 'production'", a=app)
+    assert prod.approver == "tester@test" and prod.approved_at is not None
+    assert stack.paas("approve", app, "--env", "production", "v1").code == 2  # nothing waits any more
+
+
+def test_a_lost_push_event_is_found_by_the_resync_and_a_duplicate_is_recorded_once(stack, monkeypatch, tmp_path):
+    import json as _json
+
+    from paas.devstack.up import add_environment
+
+    monkeypatch.setenv("PAAS_PUSH_WAIT", "1")
+    monkeypatch.setenv("PAAS_PIPELINE_RESYNC", "1")
+    add_environment(stack.db_url, stack.boot, stack.emulator.endpoint_url, "staging")
+    app = stack.app()
+    toml = tmp_path / "paas.toml"
+    toml.write_text(f'[pipeline]\nrepository = "{app}"\ntags = "semver"\ntest_command = "true"\n'
+                    '[[pipeline.stages]]\nenvironment = "staging"\n')
+    assert stack.paas("pipeline", "set", app, "--manifest", str(toml)).code == 0
+    w = stack.start_worker()
+    wait_for("the push queue", lambda: w.consumers and all(c.queue_url for c in w.consumers.values()), 30)
+    # an image put into ECR whose event never arrives (moto's PutImage sends none)
+    ecr = stack.client("ecr")
+    from paas.devstack.push import MEDIA_TYPE
+
+    digest_layer = "sha256:" + "c" * 64
+    manifest = _json.dumps({"schemaVersion": 2, "mediaType": MEDIA_TYPE, "config": {"digest": digest_layer},
+                            "layers": [{"digest": digest_layer, "size": 1}]})
+    put = ecr.put_image(repositoryName=app, imageManifest=manifest, imageTag="1.4.0",
+                        imageManifestMediaType=MEDIA_TYPE) if _repo(ecr, app) else None
+    digest = put["image"]["imageId"]["imageDigest"]
+    row = wait_for("the resync's push", lambda: push_row(stack, app, digest), 30)
+    assert (row.source, row.tag) == ("resync", "1.4.0")
+    # the same event delivered twice: one push
+    events = stack.client("events")
+    detail = {"result": "SUCCESS", "repository-name": app, "image-digest": digest, "action-type": "PUSH",
+              "image-tag": "1.4.0"}
+    for _ in range(2):
+        events.put_events(Entries=[{"Source": "aws.ecr", "DetailType": "ECR Image Action",
+                                    "Detail": _json.dumps(detail)}])
+    wait_for("both messages consumed", lambda: all(c.received >= 2 for c in w.consumers.values()), 30)
+    assert len(_sql(stack, "SELECT 1 FROM image_pushes WHERE digest = %(d)s", d=digest)) == 1
+    sqs = stack.client("sqs")
+    url = sqs.get_queue_url(QueueName="paas-image-pushes")["QueueUrl"]
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attrs["ApproximateNumberOfMessages"] == "0" and attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
+    policy = _json.loads(attrs["Policy"])["Statement"][0]
+    assert policy["Principal"] == {"Service": "events.amazonaws.com"} and "aws:SourceArn" in str(policy)
+
+
+def _repo(ecr, name):
+    try:
+        ecr.create_repository(repositoryName=name)
+    except ecr.exceptions.RepositoryAlreadyExistsException:
+        pass
+    return True
