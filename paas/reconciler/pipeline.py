@@ -326,6 +326,8 @@ def resync(db: Db, state: PipelineState, driver: Driver, owner: str) -> bool:
         return False
     since = pdb.created_at(db, state.app_id)
     db.commit()
+    if since is not None:  # imagePushedAt may come in whole seconds (moto's does)
+        since = since.replace(microsecond=0)
     matching = [(i, t) for i in images for t in i.tags if spec.matches(t)
                 and (since is None or i.pushed_at is None or i.pushed_at >= since)]
     if not matching:
