@@ -27,7 +27,10 @@ def dev():
               help="Demo durations (seconds-long bakes and polls) unless PAAS_* are set.")
 @click.option("--clock-rate", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Run simulated time this many times faster (paas.clock; e.g. 30: a minute in 2 s).")
-def up(port, workers, fast, clock_rate):
+@click.option("--stages", default="", metavar="ENV,ENV",
+              help="Also create these environments (own ECS clusters, dev's load balancer) for a pipeline, "
+                   "e.g. staging,production.")
+def up(port, workers, fast, clock_rate, stages):
     """Run the stack in the foreground until Ctrl-C or `paas dev down`.
 
     Other `paas` commands find it by themselves (the state file in $PAAS_HOME): its database,
@@ -37,7 +40,13 @@ def up(port, workers, fast, clock_rate):
     Example:
       paas dev up                                   # in one terminal
       paas deploy shop --image shop:1 --wait        # in another: no --env, no PAAS_DATABASE_URL needed
+      paas dev up --stages staging,production       # environments for a pipeline (paas dev push)
     """
+    from paas.domain import validate as v
+
+    extra = [v.name(x.strip(), "environment name") for x in stages.split(",") if x.strip()]
+    if "dev" in extra or len(set(extra)) != len(extra):
+        raise UserError("--stages: each environment once, and not dev (the stack makes dev)")
     if clock_rate is not None and clock_rate != 1:
         os.environ["PAAS_CLOCK_EPOCH"] = repr(time.time())
         os.environ["PAAS_CLOCK_RATE"] = repr(clock_rate)
@@ -53,7 +62,7 @@ def up(port, workers, fast, clock_rate):
         for k, v in DEMO_DURATIONS.items():
             os.environ.setdefault(k, v)
     logs.setup("WARNING")
-    stack = DevStack(home(), port=port, workers=workers, log=lambda m: click.echo(m, err=True))
+    stack = DevStack(home(), port=port, workers=workers, log=lambda m: click.echo(m, err=True), stages=extra)
     stop = {"now": False}
 
     def _stop(signum, frame):

@@ -79,6 +79,7 @@ class DevStack:
     worker: Any = None
     started_database: bool = False  # the embedded PostgreSQL was not running before start()
     boot: dict[str, Any] = field(default_factory=dict)  # what bootstrap_dev_environment made
+    stages: list[str] = field(default_factory=list)  # more environments (pipeline stages), e.g. staging
     _thread: threading.Thread | None = None
 
     @contextmanager
@@ -138,6 +139,9 @@ class DevStack:
             boot = bootstrap_dev_environment(self.emulator.endpoint_url, self.region, "dev")
             upsert_dev_environment(self.db_url, boot, self.emulator.endpoint_url)
         self.boot = boot
+        for name in self.stages:
+            add_environment(self.db_url, boot, self.emulator.endpoint_url, name)
+            self.log(f"environment {name}: cluster paas-{name}, the same listener (hosts <app>.{name}.localhost)")
         self.log(f"environment dev: cluster {boot['cluster']}, listener {boot['listener_arn'].rsplit('/', 3)[-3]}")
         exports = {"PAAS_DATABASE_URL": self.db_url, "AWS_ENDPOINT_URL": self.emulator.endpoint_url,
                    "AWS_DEFAULT_REGION": self.region, "PAAS_ENV": "dev", **DEV_CREDENTIALS}
