@@ -145,6 +145,8 @@ DURATIONS: tuple[tuple[str, str, float, bool], ...] = (
     ("PAAS_LOG_POLL", "log_poll", 1.0, True),  # how often `paas run` and `paas logs -f` poll (interactive)
     # how long a worker reuses what it saw of an app under its own continuous lease (0: never)
     ("PAAS_OBSERVE_MAX_AGE", "observe_max_age", 60.0, False),
+    ("PAAS_PUSH_WAIT", "push_wait", 20.0, False),  # SQS long poll of the push queue (0-20 s)
+    ("PAAS_PIPELINE_RESYNC", "pipeline_resync", 300.0, True),  # how often a pipeline's repository is listed
 )
 
 
@@ -165,10 +167,14 @@ class Durations:
     jobs_poll: float
     log_poll: float
     observe_max_age: float
+    push_wait: float
+    pipeline_resync: float
 
     def __init__(self) -> None:
         for name, attr, default, positive in DURATIONS:
             setattr(self, attr, duration(name, default, positive=positive))
+        if self.push_wait > 20:
+            raise SettingError(f"PAAS_PUSH_WAIT ({self.push_wait:g}s) must be at most 20s (SQS long polling)")
         if self.heartbeat >= self.lease_ttl:
             raise SettingError(f"PAAS_HEARTBEAT ({self.heartbeat:g}s) must be shorter than PAAS_LEASE_TTL "
                                f"({self.lease_ttl:g}s): a lease would expire between heartbeats")

@@ -383,3 +383,52 @@ def test_readonly_reads_the_task_runs_view_only(roles, db_url, login_role):
             _q(ro, "SELECT * FROM task_runs")
     finally:
         ro.close()
+
+
+def test_pipeline_role_records_pushes_and_promotes_through_the_request_path(roles, db_url, login_role):
+    """A worker running pipelines (paas_worker + paas_pipeline) records a push, its check and a
+    promotion, which is a request like `paas deploy`; it cannot rewrite who asked, or the evidence."""
+    from paas.db import pipeline as pdb
+    from paas.db.sql import Db
+    from paas.domain.pipeline import PipelineSpec, StageSpec
+    from paas.service import promotions
+
+    owner = Db(psycopg2.connect(db_url))
+    app_id = owner.scalar("SELECT id FROM apps WHERE name = 'checkout'")
+    spec = PipelineSpec("checkout", "main-*", "pytest", (StageSpec("staging"),))
+    pdb.set_pipeline(owner, app_id, spec, "alice")
+    owner.commit()
+    conn = _login_as(db_url, login_role, "paas_worker")
+    admin = psycopg2.connect(db_url)
+    admin.autocommit = True
+    admin.cursor().execute(f"GRANT paas_pipeline TO {login_role}")
+    admin.close()
+    conn.autocommit = False
+    db = Db(conn)
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/checkout:main-1@sha256:" + "b" * 64
+    assert pdb.claim(db, "w1", 30) == app_id
+    with db.transaction():
+        pdb.fence(db, app_id, "w1")
+        push_id = pdb.record_push(db, app_id, repository="checkout", tag="main-1", digest="sha256:" + "b" * 64,
+                                  image=image, source="event", pushed_at=None, queued_at=None)
+        env_id = pdb.environment_ids(db, ["staging"])["staging"]
+        check_id, _ = pdb.insert_check(db, push_id, app_id, env_id, "sha256:" + "b" * 64, ["pytest"])
+        pdb.finish_check(db, check_id, passed=True, exit_code=0, stop_code="EssentialContainerExited",
+                         stopped_reason=None, duration_seconds=1.0, log_tail=["ok"])
+        dep = promotions.promote(db, "checkout", spec.stages[0], image, actor="paas-pipeline", message="pipeline",
+                                 upstream_environment_id=None, upstream_release_id=None)
+        pdb.insert_promotion(db, push_id=push_id, app_id=app_id, environment_id=env_id, stage=0, deployment_id=dep,
+                             upstream_environment_id=None, upstream_release_id=None, upstream_known_good_at=None,
+                             approver=None, approved_at=None, evidence={})
+        pdb.end_push(db, push_id, "released", "test")
+    pdb.release(db, app_id, "w1", 1.0)
+    conn.autocommit = True
+    _refused(conn, f"UPDATE deployments SET actor = 'mallory' WHERE id = {dep}")
+    _refused(conn, f"UPDATE promotions SET approver = 'mallory' WHERE deployment_id = {dep}")
+    _refused(conn, f"DELETE FROM image_pushes WHERE id = {push_id}")
+    ro = psycopg2.connect(db_url)
+    ro.autocommit = True
+    ro.cursor().execute("SET ROLE paas_readonly")
+    assert _q(ro, "SELECT environment, check_state, deployment_state FROM paas_promotions") == [
+        ("staging", "passed", "pending")]
+    _refused(ro, "SELECT * FROM image_pushes")

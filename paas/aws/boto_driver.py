@@ -15,6 +15,7 @@ scheduler.py           job schedules and their owner-tagged group
 secrets.py             secret values
 parameters.py          SSM SecureStrings (webhook URLs, signing secrets)
 ecr.py                 image digests
+push_events.py         ECR push events: EventBridge rule → SQS queue, DescribeImages
 =====================  ====================================================
 
 Each module's docstring lists the AWS limits it keeps and the emulator gaps it works around.
@@ -36,6 +37,7 @@ from paas.aws.ecs_task_definitions import TaskDefinitions
 from paas.aws.ecs_tasks import Tasks
 from paas.aws.logs import Logs
 from paas.aws.parameters import Parameters
+from paas.aws.push_events import ImageInfo, PushEvents, PushMessage
 from paas.aws.scheduler import Scheduler
 from paas.aws.elbv2 import Elbv2
 from paas.aws.secrets import Secrets
@@ -65,6 +67,7 @@ class BotoDriver:
         self.logs = Logs(self.api)
         self.scheduler = Scheduler(self.api)
         self.parameters = Parameters(self.api)
+        self.push_events = PushEvents(self.api)
 
     # accounting
     def call_counts(self) -> dict[str, int]:
@@ -199,3 +202,18 @@ class BotoDriver:
 
     def delete_parameters(self, names: list[str]) -> None:
         self.parameters.delete(names)
+    # pipeline: ECR push events (EventBridge → SQS) and the repository resync
+    def ensure_push_route(self) -> str:
+        return self.push_events.ensure_route()
+
+    def receive_pushes(self, queue_url: str, wait_seconds: float) -> list[PushMessage]:
+        return self.push_events.receive(queue_url, wait_seconds)
+
+    def delete_push_message(self, queue_url: str, receipt: str) -> None:
+        self.push_events.delete(queue_url, receipt)
+
+    def repository_uri(self, repository: str) -> str:
+        return self.push_events.repository_uri(repository)
+
+    def repository_images(self, repository: str) -> list[ImageInfo]:
+        return self.push_events.images(repository)

@@ -86,6 +86,15 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
     "ssm:PutParameter": ("ssm:PutParameter",),
     "ssm:GetParameter": ("ssm:GetParameter",),
     "ssm:DeleteParameters": ("ssm:DeleteParameters",),
+    # pipeline: the push route (EventBridge rule → SQS queue), its queue, the repository's URI
+    "ecr:DescribeRepositories": ("ecr:DescribeRepositories",),
+    "sqs:CreateQueue": ("sqs:CreateQueue",),
+    "sqs:GetQueueAttributes": ("sqs:GetQueueAttributes",),
+    "sqs:SetQueueAttributes": ("sqs:SetQueueAttributes",),
+    "sqs:ReceiveMessage": ("sqs:ReceiveMessage",),
+    "sqs:DeleteMessage": ("sqs:DeleteMessage",),
+    "events:PutRule": ("events:PutRule",),
+    "events:PutTargets": ("events:PutTargets",),
 }
 
 # CloudFormation resource type of the infrastructure stack → what creating, updating and
@@ -151,6 +160,12 @@ SCOPES: dict[str, tuple[tuple[str, ...], dict | None]] = {
         ("arn:{partition}:elasticloadbalancing:{region}:{account}:listener-rule/app/*/*/*/*",), None),
     "ecr:DescribeImages": (("arn:{partition}:ecr:{region}:{account}:repository/*",), None),
     **{a: ((_PARAMETERS,), None) for a in ("ssm:PutParameter", "ssm:GetParameter", "ssm:DeleteParameters")},
+    "ecr:DescribeRepositories": (("arn:{partition}:ecr:{region}:{account}:repository/*",), None),
+    **{a: (("arn:{partition}:sqs:{region}:{account}:paas-*",), None) for a in (
+        "sqs:CreateQueue", "sqs:GetQueueAttributes", "sqs:SetQueueAttributes", "sqs:ReceiveMessage",
+        "sqs:DeleteMessage")},
+    **{a: (("arn:{partition}:events:{region}:{account}:rule/paas-*",), None) for a in (
+        "events:PutRule", "events:PutTargets")},
     # task and execution roles to ECS (task definitions, RunTask); the stack's SchedulerRole to Scheduler
     "iam:PassRole": (("arn:{partition}:iam::{account}:role" + ROLE_PATH + "*",),
                      {"StringEquals": {"iam:PassedToService": ["ecs-tasks.amazonaws.com",

@@ -43,6 +43,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "logs": ("paas.cli.logs", "logs"),
     "watch": ("paas.cli.watch", "watch"),
     "notify": ("paas.cli.notify", "notify"),
+    "pipeline": ("paas.cli.pipeline", "pipeline"),
+    "approve": ("paas.cli.pipeline", "approve"),
 }
 
 

@@ -484,3 +484,125 @@ class NotifyOutbox(Base):
     finished_at: Mapped[datetime | None] = mapped_column(TSTZ)
     last_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class Pipeline(Base):
+    """An app's delivery pipeline (paas.toml's [pipeline]) with its own due time and lease."""
+
+    __tablename__ = "pipelines"
+    __table_args__ = (
+        ForeignKeyConstraint(["app_id"], ["apps.id"]),
+        Index("ix_pipelines_run_after", "run_after"),
+    )
+
+    app_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    actor: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TSTZ, server_default=CLOCK)
+    updated_at: Mapped[datetime] = mapped_column(TSTZ, server_default=CLOCK)
+    run_after: Mapped[datetime] = mapped_column(TSTZ, server_default=CLOCK)
+    lease_owner: Mapped[str | None] = mapped_column(Text)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(TSTZ)
+    resync_after: Mapped[datetime] = mapped_column(TSTZ, server_default=CLOCK)
+
+
+PUSH_STATES = ("active", "failed", "superseded", "released")
+
+
+class ImagePush(Base):
+    """A pushed image that counts for an app's pipeline, recorded once per digest."""
+
+    __tablename__ = "image_pushes"
+    __table_args__ = (
+        ForeignKeyConstraint(["app_id"], ["apps.id"]),
+        UniqueConstraint("app_id", "digest"),
+        CheckConstraint(_in("source", ("event", "resync")), name="source"),
+        CheckConstraint(_in("state", PUSH_STATES), name="state"),
+        Index("ix_image_pushes_active", "app_id", postgresql_where=text("state = 'active'")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    app_id: Mapped[int] = mapped_column(Integer)
+    repository: Mapped[str] = mapped_column(Text)
+    tag: Mapped[str | None] = mapped_column(Text)
+    digest: Mapped[str] = mapped_column(Text)
+    image: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)
+    pushed_at: Mapped[datetime | None] = mapped_column(TSTZ)
+    queued_at: Mapped[datetime | None] = mapped_column(TSTZ)
+    seen_at: Mapped[datetime] = mapped_column(TSTZ, server_default=CLOCK)
+    state: Mapped[str] = mapped_column(Text, server_default=text("'active'"))
+    ended_at: Mapped[datetime | None] = mapped_column(TSTZ)
+    end_reason: Mapped[str | None] = mapped_column(Text)
+    approval_notified: Mapped[list[int]] = mapped_column(ARRAY(Integer), server_default=text("'{}'"))
+
+
+class ImageCheck(Base):
+    """The integration tests of a push: one ECS task of the image, and how it ended."""
+
+    __tablename__ = "image_checks"
+    __table_args__ = (
+        ForeignKeyConstraint(["app_id"], ["apps.id"]),
+        ForeignKeyConstraint(["environment_id"], ["environments.id"]),
+        CheckConstraint(_in("state", ("running", "passed", "failed")), name="state"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    push_id: Mapped[int] = mapped_column(ForeignKey("image_pushes.id"), unique=True)
+    app_id: Mapped[int] = mapped_column(Integer)
+    environment_id: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(Text)
+    command: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    task_definition_arn: Mapped[str | None] = mapped_column(Text)
+    task_arn: Mapped[str | None] = mapped_column(Text, unique=True)
+    created_at: Mapped[datetime] = mapped_column(TSTZ, server_default=CLOCK)
+    started_at: Mapped[datetime | None] = mapped_column(TSTZ)
+    finished_at: Mapped[datetime | None] = mapped_column(TSTZ)
+    state: Mapped[str] = mapped_column(Text, server_default=text("'running'"))
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    stop_code: Mapped[str | None] = mapped_column(Text)
+    stopped_reason: Mapped[str | None] = mapped_column(Text)
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+    log_tail: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+
+
+class Promotion(Base):
+    """A push promoted into a stage: the deployment it created and the evidence it was made on."""
+
+    __tablename__ = "promotions"
+    __table_args__ = (
+        ForeignKeyConstraint(["app_id"], ["apps.id"]),
+        ForeignKeyConstraint(["environment_id"], ["environments.id"]),
+        ForeignKeyConstraint(["upstream_environment_id"], ["environments.id"]),
+        UniqueConstraint("push_id", "environment_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    push_id: Mapped[int] = mapped_column(ForeignKey("image_pushes.id"))
+    app_id: Mapped[int] = mapped_column(Integer)
+    environment_id: Mapped[int] = mapped_column(Integer)
+    stage: Mapped[int] = mapped_column(Integer)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), unique=True)
+    created_at: Mapped[datetime] = mapped_column(TSTZ, server_default=CLOCK)
+    upstream_environment_id: Mapped[int | None] = mapped_column(Integer)
+    upstream_release_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"))
+    upstream_known_good_at: Mapped[datetime | None] = mapped_column(TSTZ)
+    approver: Mapped[str | None] = mapped_column(Text)
+    approved_at: Mapped[datetime | None] = mapped_column(TSTZ)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'"))
+
+
+class PipelineApproval(Base):
+    """`paas approve`: a person lets a push into a stage that asks for approval."""
+
+    __tablename__ = "pipeline_approvals"
+    __table_args__ = (
+        ForeignKeyConstraint(["environment_id"], ["environments.id"]),
+        UniqueConstraint("push_id", "environment_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    push_id: Mapped[int] = mapped_column(ForeignKey("image_pushes.id"))
+    environment_id: Mapped[int] = mapped_column(Integer)
+    approver: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TSTZ, server_default=CLOCK)

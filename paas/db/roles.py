@@ -14,6 +14,11 @@
   report) and updates their delivery columns; reads targets, never writes them.
   Notification targets (`paas notify add/remove`) are the CLI's: it inserts them and stamps them
   removed, and writes no outbox row. Neither holds a webhook URL: those are in SSM.
+- `paas_pipeline`: what a worker that runs pipelines adds to `paas_worker`: a promotion is a
+  request (a release and a pending deployment, made by `paas deploy`'s path), so it gets the
+  request rights of `paas_cli` (no more: it cannot start or finish a deployment either), plus
+  recording pushes, checks and promotions and leasing pipelines. Grant both to such a worker:
+  `GRANT paas_worker, paas_pipeline TO worker`.
 - `paas_readonly`: the ops views only; no table, so no config values.
 
 Column grants say which columns, row-level security policies say which rows and which values,
@@ -26,7 +31,7 @@ from __future__ import annotations
 
 from paas.db.sql import Db
 
-ROLES = ("paas_cli", "paas_worker", "paas_readonly")
+ROLES = ("paas_cli", "paas_worker", "paas_pipeline", "paas_readonly")
 
 TABLES = ("environments", "apps", "processes", "config_versions", "images", "releases", "deployments",
           "deployment_events", "work_queue", "observations", "deployment_colours", "deployment_requests",
@@ -37,6 +42,11 @@ VIEWS = ("paas_deploy_history", "paas_current_releases", "paas_live_releases", "
 # what delivering a notification writes on its outbox row
 OUTBOX_DELIVERY_COLUMNS = ("state, attempts, next_attempt_at, lease_owner, lease_expires_at, claim_token, "
                            "finished_at, last_status, last_error")
+          "task_definitions", "listener_rules", "task_runs", "job_schedules", "pipelines", "image_pushes",
+          "image_checks", "promotions", "pipeline_approvals")
+VIEWS = ("paas_deploy_history", "paas_current_releases", "paas_live_releases", "paas_task_runs", "paas_promotions")
+CHECK_END_COLUMNS = ("state, exit_code, stop_code, stopped_reason, duration_seconds, log_tail, finished_at, "
+                     "task_definition_arn, task_arn, started_at")
 
 # what the end of a task run sets (the CLI that followed it, or a worker that saw it stop)
 TASK_END_COLUMNS = "started_at, stopped_at, exit_code, stop_code, stopped_reason, container_reason, log_tail"
@@ -46,10 +56,11 @@ CLI_EVENT_KINDS = ("requested", "superseded", "cancelled", "cancel_requested", "
                    "promote_requested", "gc_requested")
 
 GRANTS = [
-    "REVOKE ALL ON {tables} FROM paas_cli, paas_worker, paas_readonly",
-    "REVOKE ALL ON {views} FROM paas_cli, paas_worker, paas_readonly",
-    "REVOKE ALL ON FUNCTION paas_claim(text, double precision, integer) FROM PUBLIC, paas_cli, paas_readonly",
-    "GRANT USAGE ON SCHEMA public TO paas_cli, paas_worker, paas_readonly",
+    "REVOKE ALL ON {tables} FROM paas_cli, paas_worker, paas_pipeline, paas_readonly",
+    "REVOKE ALL ON {views} FROM paas_cli, paas_worker, paas_pipeline, paas_readonly",
+    "REVOKE ALL ON FUNCTION paas_claim(text, double precision, integer) FROM PUBLIC, paas_cli, paas_pipeline, "
+    "paas_readonly",
+    "GRANT USAGE ON SCHEMA public TO paas_cli, paas_worker, paas_pipeline, paas_readonly",
     # CLI
     "GRANT SELECT ON {tables} TO paas_cli",
     "GRANT INSERT ON environments, apps, processes, config_versions, images, releases, deployments, "
@@ -64,6 +75,9 @@ GRANTS = [
     "GRANT UPDATE (task_arn, " + TASK_END_COLUMNS + ") ON task_runs TO paas_cli",
     "GRANT INSERT ON notify_targets TO paas_cli",
     "GRANT UPDATE (removed_at, removed_by) ON notify_targets TO paas_cli",
+    # pipelines: declare one (paas pipeline set, or with a deploy), approve (paas approve)
+    "GRANT INSERT ON pipelines, pipeline_approvals TO paas_cli",
+    "GRANT UPDATE (spec, actor, updated_at, run_after) ON pipelines TO paas_cli",
     # worker
     "GRANT SELECT ON {tables} TO paas_worker",
     "GRANT INSERT ON deployment_events, observations, images, deployment_colours, task_definitions, "
@@ -83,10 +97,21 @@ GRANTS = [
     "GRANT INSERT ON notify_outbox TO paas_worker",
     "GRANT UPDATE (" + OUTBOX_DELIVERY_COLUMNS + ") ON notify_outbox TO paas_worker",
     "GRANT EXECUTE ON FUNCTION paas_claim(text, double precision, integer) TO paas_worker",
+    # pipeline runner: a promotion is a request (paas_cli's request rights), plus its own records
+    "GRANT SELECT ON {tables} TO paas_pipeline",
+    "GRANT INSERT ON processes, config_versions, images, releases, deployments, deployment_events, work_queue, "
+    "image_pushes, image_checks, promotions TO paas_pipeline",
+    "GRANT UPDATE (command, port, health_check_path) ON processes TO paas_pipeline",
+    "GRANT UPDATE (reference) ON images TO paas_pipeline",
+    "GRANT UPDATE (state, finished_at, superseded_by_id) ON deployments TO paas_pipeline",
+    "GRANT UPDATE (run_after, enqueued_at, updated_at) ON work_queue TO paas_pipeline",
+    "GRANT UPDATE (run_after, lease_owner, lease_expires_at, resync_after) ON pipelines TO paas_pipeline",
+    "GRANT UPDATE (state, ended_at, end_reason, approval_notified) ON image_pushes TO paas_pipeline",
+    "GRANT UPDATE (" + CHECK_END_COLUMNS + ") ON image_checks TO paas_pipeline",
     # both write through sequences
-    "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO paas_cli, paas_worker",
+    "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO paas_cli, paas_worker, paas_pipeline",
     # ops
-    "GRANT SELECT ON {views} TO paas_cli, paas_worker, paas_readonly",
+    "GRANT SELECT ON {views} TO paas_cli, paas_worker, paas_pipeline, paas_readonly",
 ]
 
 _CLI_KINDS = ", ".join(f"'{k}'" for k in CLI_EVENT_KINDS)
@@ -137,6 +162,15 @@ POLICIES = [
 ]
 
 RLS_TABLES = ("deployments", "deployment_events", "releases", "task_runs", "notify_outbox", "notify_targets")
+# the pipeline runner makes requests the way the CLI does: the CLI's request policies, for its role
+POLICIES += [
+    (table, name.replace("cli_", "pipeline_", 1), cmd, "paas_pipeline", using, check)
+    for table, name, cmd, role, using, check in list(POLICIES)
+    if role == "paas_cli" and name in ("cli_read", "cli_request", "cli_supersede_or_cancel_pending",
+                                       "cli_request_events", "cli_new_release")
+]
+
+RLS_TABLES = ("deployments", "deployment_events", "releases", "task_runs")
 
 
 def _policies(db: Db) -> None:

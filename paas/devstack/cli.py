@@ -27,7 +27,10 @@ def dev():
               help="Demo durations (seconds-long bakes and polls) unless PAAS_* are set.")
 @click.option("--clock-rate", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Run simulated time this many times faster (paas.clock; e.g. 30: a minute in 2 s).")
-def up(port, workers, fast, clock_rate):
+@click.option("--stages", default="", metavar="ENV,ENV",
+              help="Also create these environments (own ECS clusters, dev's load balancer) for a pipeline, "
+                   "e.g. staging,production.")
+def up(port, workers, fast, clock_rate, stages):
     """Run the stack in the foreground until Ctrl-C or `paas dev down`.
 
     Other `paas` commands find it by themselves (the state file in $PAAS_HOME): its database,
@@ -37,7 +40,13 @@ def up(port, workers, fast, clock_rate):
     Example:
       paas dev up                                   # in one terminal
       paas deploy shop --image shop:1 --wait        # in another: no --env, no PAAS_DATABASE_URL needed
+      paas dev up --stages staging,production       # environments for a pipeline (paas dev push)
     """
+    from paas.domain import validate as v
+
+    extra = [v.name(x.strip(), "environment name") for x in stages.split(",") if x.strip()]
+    if "dev" in extra or len(set(extra)) != len(extra):
+        raise UserError("--stages: each environment once, and not dev (the stack makes dev)")
     if clock_rate is not None and clock_rate != 1:
         os.environ["PAAS_CLOCK_EPOCH"] = repr(time.time())
         os.environ["PAAS_CLOCK_RATE"] = repr(clock_rate)
@@ -53,7 +62,7 @@ def up(port, workers, fast, clock_rate):
         for k, v in DEMO_DURATIONS.items():
             os.environ.setdefault(k, v)
     logs.setup("WARNING")
-    stack = DevStack(home(), port=port, workers=workers, log=lambda m: click.echo(m, err=True))
+    stack = DevStack(home(), port=port, workers=workers, log=lambda m: click.echo(m, err=True), stages=extra)
     stop = {"now": False}
 
     def _stop(signum, frame):
@@ -222,3 +231,33 @@ def profile_list(as_json):
                   e.profile.start_seconds, e.profile.ready_seconds, e.profile.health_code, e.profile.run_seconds,
                   "" if e.profile.exit_code is None else e.profile.exit_code, " | ".join(e.profile.log))
                  for e in entries])
+
+
+@dev.command("push")
+@click.argument("reference", metavar="REPO:TAG")
+@click.option("--profile", "preset", help="How the image's containers behave: healthy, failing-tests, errors "
+              "(30% 5xx), slow (p99 3 s), hanging-tests.")
+@json_option
+def push_cmd(reference, preset, as_json):
+    """Push an image to the emulator's ECR and send ECR's push event.
+
+    The event goes the way an AWS account sends it: EventBridge, then the SQS queue workers poll.
+
+    \b
+    Examples:
+      paas dev push shop:main-3
+      paas dev push shop:main-4 --profile failing-tests
+    """
+    from paas.devstack.push import dev_push
+    from paas.settings import read_dev_state
+
+    state = read_dev_state()
+    endpoint = os.environ.get("AWS_ENDPOINT_URL") or state.get("aws_endpoint_url")
+    if not endpoint:
+        raise UserError("no local stack: start one with `paas dev up`")
+    out = dev_push(endpoint, state.get("region") or "us-east-1", reference, preset=preset,
+                   profiles_path=_profiles_path())
+    if as_json:
+        print_json(out)
+    else:
+        click.echo(f"pushed {out['image']}")

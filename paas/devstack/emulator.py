@@ -39,6 +39,11 @@ class _LockedApp:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if environ.get("HTTP_X_AMZ_TARGET") == "AmazonSQS.ReceiveMessage":
+            return self._long_poll(environ, start_response)
+        return self._once(environ, start_response)
+
+    def _once(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         with moto_patches.MOTO_LOCK:
             result = self.app(environ, start_response)
             try:
@@ -48,6 +53,43 @@ class _LockedApp:
                 if close is not None:
                     close()
         return body
+
+    def _long_poll(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        """SQS long polling without holding the lock: moto waits for messages inside the request,
+        which under the one lock would stop every other request for up to 20 s. Ask with no wait
+        instead, again every 50 ms until a message comes or the wait is over, as SQS answers."""
+        import io
+        import json
+        import time
+
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b"{}"
+        try:
+            req = json.loads(raw or b"{}")
+        except ValueError:
+            req = {}
+        wait = float(req.get("WaitTimeSeconds") or 0)
+        req["WaitTimeSeconds"] = 0
+        body = json.dumps(req).encode()
+        end = time.monotonic() + wait
+        while True:
+            captured: dict[str, Any] = {}
+
+            def capture(status: str, headers: list, exc_info: Any = None) -> Any:
+                captured.update(status=status, headers=headers, exc_info=exc_info)
+                return lambda data: None
+
+            env = dict(environ, **{"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))})
+            out = self._once(env, capture)
+            data = b"".join(out)
+            try:
+                got = bool(json.loads(data or b"{}").get("Messages"))
+            except ValueError:
+                got = True  # not JSON (an error page): hand it back as is
+            if got or not captured.get("status", "").startswith("200") or time.monotonic() >= end:
+                start_response(captured["status"], captured["headers"])
+                return [data]
+            time.sleep(0.05)
 
 
 def _quiet_handler() -> type:

@@ -4,8 +4,9 @@ Starts a throwaway stack (embedded Postgres in a temporary directory unless PAAS
 is set, the AWS emulator with its simulated ECS data plane, two workers), then runs the real
 `paas` CLI as a user would: deploy, config change, a crash-looping release that is rolled
 back, canaries judged by their metrics, a release phase (migrations before any service changes,
-and one that fails without changing anything), one-off tasks with `paas run`, and the SQL an
-operator types to see it all.
+and one that fails without changing anything), one-off tasks with `paas run`, the SQL an
+operator types to see it all; then a delivery pipeline: an ECR push that reaches production on
+its own, one whose tests fail, one that the production canary takes out at 10%.
 """
 
 from __future__ import annotations
@@ -31,6 +32,34 @@ RUNS_SQL = """SELECT run_id, kind, release_version AS release, command, actor, s
   FROM paas_task_runs
  WHERE app = 'shop'
  ORDER BY created_at;"""
+
+PIPELINE_MANIFEST = """app = "cart"
+
+[strategy]
+min_requests = 5
+
+[pipeline]
+repository = "cart"                 # the ECR repository CI pushes to
+tags = "main-*"                     # which pushes count
+test_command = "pytest -q tests/integration"
+test_timeout = "2m"
+
+[[pipeline.stages]]
+environment = "staging"
+strategy = "rolling"
+soak = "3s"                         # known-good this long in staging before production may have it
+
+[[pipeline.stages]]
+environment = "production"
+strategy = "canary"
+canary_steps = [10, 100]
+"""
+
+PROMOTIONS_SQL = """SELECT promotion_id AS id, tag, environment AS stage, 'v' || release_version AS release,
+       check_state AS tests, deployment_state AS deployment, upstream_environment AS after,
+       to_char(upstream_known_good_at, 'HH24:MI:SS') AS "known-good at",
+       jsonb_path_query_array(gate_readings, '$[*].verdict') AS gate
+  FROM paas_promotions WHERE app = 'cart' ORDER BY promotion_id;"""
 
 MANIFEST = """[processes.web]
 port = 8080
@@ -106,6 +135,7 @@ def main() -> None:
             sql(stack.db_url, HISTORY_SQL, "-- what ran where, who shipped it, what broke:")
             sql(stack.db_url, EVIDENCE_SQL, "-- the evidence behind every canary promotion and rollback:")
             sql(stack.db_url, RUNS_SQL, "-- who ran what, and how it ended:")
+            pipeline_tour(env, stack)
         finally:
             stack.stop()
             from paas.db.embedded import stop
@@ -164,6 +194,87 @@ def tour(env: dict, stack) -> None:
     say("What ran, and what is running")
     run(env, "history", "shop")
     run(env, "status", "shop")
+
+
+def _push_state(db_url: str, tag: str) -> tuple[str, str | None] | None:
+    from paas.db.sql import connect
+
+    db = connect(db_url)
+    try:
+        r = db.one("SELECT state, end_reason FROM image_pushes WHERE tag = %(t)s", t=tag)
+    finally:
+        db.close()
+    return None if r is None else (r.state, r.end_reason)
+
+
+def _wait_push(env: dict, stack, tag: str, timeout: float = 180.0) -> str:
+    """Until the push's pipeline ends, showing `paas pipeline cart` whenever what it waits for changes."""
+    deadline = time.monotonic() + timeout
+    shown = None
+    while time.monotonic() < deadline:
+        st = _push_state(stack.db_url, tag)
+        if st is not None and st[0] != "active":
+            print(f"{DIM}{tag}: {st[0]} ({st[1]}){RESET}", flush=True)
+            return st[0]
+        from paas.db.sql import connect
+        from paas.service.pipeline import show
+
+        db = connect(stack.db_url)
+        try:
+            doc = show(db, "cart")
+        finally:
+            db.close()
+        waits = [p["waiting_for"] for p in doc["pushes"] if p["tag"] == tag and p["waiting_for"]]
+        if waits and waits[0] != shown:
+            shown = waits[0]
+            print(f"{DIM}  {tag}: {shown}{RESET}", flush=True)
+        time.sleep(0.3)
+    raise SystemExit(f"{tag} did not finish within {timeout:.0f}s")
+
+
+def pipeline_tour(env: dict, stack) -> None:
+    from paas.devstack.up import add_environment
+
+    say("A pipeline: CI pushes to ECR; paas tests the image, then staging, then a production canary")
+    for name in ("staging", "production"):
+        add_environment(stack.db_url, stack.boot, stack.emulator.endpoint_url, name)
+    manifest = Path(env["PAAS_HOME"]) / "cart.toml"
+    manifest.write_text(PIPELINE_MANIFEST)
+    print(f"{DIM}{PIPELINE_MANIFEST}{RESET}", flush=True)
+    run(env, "apps", "create", "cart", "--team", "storefront")
+    run(env, "pipeline", "set", "cart", "--manifest", str(manifest))
+    print(f"{DIM}(what runs today, deployed by hand once: a canary needs a release to compare with){RESET}")
+    for name in ("staging", "production"):
+        run(env, "deploy", "cart", "--image", "registry.example.com/cart:base", "-e", name, "--manifest",
+            str(manifest), "-m", "before the pipeline", "--wait")
+    _wait_route(stack)
+
+    say("A push that goes all the way to production on its own (nobody types paas deploy)")
+    run(env, "dev", "push", "cart:main-1")
+    _wait_push(env, stack, "main-1")
+    run(env, "pipeline", "cart")
+
+    say("A push whose integration tests fail: recorded on its digest, never deployed")
+    run(env, "dev", "push", "cart:main-2", "--profile", "failing-tests")
+    _wait_push(env, stack, "main-2")
+    run(env, "pipeline", "cart")
+
+    say("A push that returns 30% 5xx: staging (rolling, no gate) takes it; the production canary takes it out at 10%")
+    run(env, "dev", "push", "cart:main-3", "--profile", "errors")
+    _wait_push(env, stack, "main-3")
+    run(env, "pipeline", "cart")
+    sql(stack.db_url, PROMOTIONS_SQL, "-- every promotion and its evidence (the paas_promotions view):")
+
+
+def _wait_route(stack, timeout: float = 30.0) -> None:
+    """The worker creates the push queue and the EventBridge rule once a pipeline exists."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        consumers = getattr(stack.worker, "consumers", {})
+        if consumers and all(c.queue_url for c in consumers.values()):
+            return
+        time.sleep(0.2)
+    raise SystemExit("the worker did not create the push queue")
 
 
 if __name__ == "__main__":

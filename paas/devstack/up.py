@@ -78,6 +78,8 @@ class DevStack:
     db_url: str = ""
     worker: Any = None
     started_database: bool = False  # the embedded PostgreSQL was not running before start()
+    boot: dict[str, Any] = field(default_factory=dict)  # what bootstrap_dev_environment made
+    stages: list[str] = field(default_factory=list)  # more environments (pipeline stages), e.g. staging
     _thread: threading.Thread | None = None
 
     @contextmanager
@@ -136,6 +138,10 @@ class DevStack:
         with self._progress("bootstrapping environment dev (VPC, subnets, load balancer, listener, ECS cluster)"):
             boot = bootstrap_dev_environment(self.emulator.endpoint_url, self.region, "dev")
             upsert_dev_environment(self.db_url, boot, self.emulator.endpoint_url)
+        self.boot = boot
+        for name in self.stages:
+            add_environment(self.db_url, boot, self.emulator.endpoint_url, name)
+            self.log(f"environment {name}: cluster paas-{name}, the same listener (hosts <app>.{name}.localhost)")
         self.log(f"environment dev: cluster {boot['cluster']}, listener {boot['listener_arn'].rsplit('/', 3)[-3]}")
         exports = {"PAAS_DATABASE_URL": self.db_url, "AWS_ENDPOINT_URL": self.emulator.endpoint_url,
                    "AWS_DEFAULT_REGION": self.region, "PAAS_ENV": "dev", **DEV_CREDENTIALS}
@@ -169,3 +175,18 @@ class DevStack:
                 self.state_path.unlink()
         except (OSError, ValueError):
             pass
+
+
+def add_environment(db_url: str, boot: dict[str, Any], endpoint_url: str, name: str) -> dict[str, Any]:
+    """Another environment on the local stack (e.g. `staging`, `production` for a pipeline): the
+    same VPC and ALB listener as `dev` (apps route by host, `<app>.<name>.localhost`), its own
+    ECS cluster ``paas-<name>`` (ECS service names are per cluster)."""
+    import boto3
+
+    cluster = f"paas-{name}"
+    ecs = boto3.client("ecs", region_name=boot["region"], endpoint_url=endpoint_url)
+    if not any(c.get("status") == "ACTIVE" for c in ecs.describe_clusters(clusters=[cluster])["clusters"]):
+        ecs.create_cluster(clusterName=cluster)
+    env_boot = dict(boot, cluster=cluster)
+    upsert_dev_environment(db_url, env_boot, endpoint_url, name=name)
+    return env_boot

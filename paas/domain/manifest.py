@@ -42,6 +42,9 @@ from paas.domain import manifest_keys as mk
 from paas.domain import validate as v
 from paas.domain.errors import UserError
 from paas.domain.health import HealthCheck
+from paas.domain.pipeline import PipelineSpec, StageSpec
+from paas.domain.pipeline import check as check_pipeline
+from paas.domain.pipeline import parse_tag_pattern
 from paas.domain.routing import Routing
 
 __all__ = ["DEFAULT_STEPS", "HealthCheck", "JobSpec", "Manifest", "ProcessSpec", "ReleasePhase", "Routing",
@@ -138,6 +141,9 @@ class Manifest:
     # What the file said, for `manifest_for_app` (not stored: a stored manifest has been adapted).
     declared_type: str | None = field(default=None, compare=False, repr=False)
     declared_processes: bool = field(default=True, compare=False, repr=False)
+    # [pipeline] is the app's, not a release's: stored in `pipelines` (paas pipeline set, or at
+    # deploy), never in the release snapshot, so it is left out of to_json and comparisons.
+    pipeline: PipelineSpec | None = field(default=None, compare=False, repr=False)
 
     def route(self, process: str) -> Routing:
         """The listener-rule conditions of a web process: its own, else the manifest's."""
@@ -294,6 +300,21 @@ def _routing(raw: dict, where: str) -> Routing:
     return routing.check(Routing(tuple(paths), host), where)
 
 
+def _pipeline(raw: Any) -> PipelineSpec:
+    p = mk.read(raw, mk.PIPELINE, "[pipeline]")
+    pget = lambda key: mk.get(p, key, mk.PIPELINE, "pipeline")  # noqa: E731
+    stages = []
+    for i, s in enumerate(pget("stages")):
+        where = f"pipeline.stages[{i}]"
+        sget = lambda key: mk.get(s, key, mk.STAGE, where)  # noqa: E731
+        steps = sget("canary_steps")
+        stages.append(StageSpec(sget("environment"), sget("strategy"),
+                                tuple(v.canary_steps(steps)) if steps else None,
+                                float(sget("soak")), sget("approval")))
+    return check_pipeline(PipelineSpec(pget("repository"), parse_tag_pattern(pget("tags")), pget("test_command"),
+                                       tuple(stages), float(pget("test_timeout"))))
+
+
 def parse_manifest(text: str, source: str = "paas.toml") -> Manifest:
     data = mk.read(_load(text, source), mk.TOP, "[top]")
     get = lambda key: mk.get(data, key, mk.TOP, "")  # noqa: E731
@@ -333,8 +354,9 @@ def parse_manifest(text: str, source: str = "paas.toml") -> Manifest:
         except UserError as e:
             raise UserError(f"paas.toml: jobs.{jname}: {e}") from None
         jobs[jname] = JobSpec(jname, **vals)
+    pipeline = _pipeline(data["pipeline"]) if "pipeline" in data else None
     m = Manifest(app_type, procs, top_routing, strategy, get("app"), release, jobs,
-                 declared_type=declared_type, declared_processes=declared_processes)
+                 declared_type=declared_type, declared_processes=declared_processes, pipeline=pipeline)
     _check_task_processes(m)
     routes = m.web_routes()
     for p, r in routes.items():

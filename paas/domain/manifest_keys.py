@@ -28,7 +28,7 @@ PRINTABLE_PATTERN = "^[^\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029\\u202a-\\u202e\\u20
 class Key:
     """One key of paas.toml: how it is read and what the schema says about it."""
 
-    kind: str  # string | integer | number | duration | list | table | tables
+    kind: str  # string | integer | number | boolean | duration | list | table | tables
     doc: str = ""
     label: str = ""  # how errors name the key (default: its name)
     default: Any = None
@@ -152,6 +152,35 @@ JOB = Key("table", "A scheduled job: an EventBridge Scheduler schedule running a
                   minimum=min(_fargate_memories()), maximum=max(_fargate_memories()), label="job memory"),
 })
 
+STAGE = Key("table", "One pipeline stage: an environment a release is promoted into, in order.", keys={
+    "environment": Key("string", "The environment (it must exist).", required=True, pattern=NAME_PATTERN,
+                       label="pipeline stage environment"),
+    "strategy": Key("string", "How the stage's deployment replaces its release.", default="rolling",
+                    enum=v.STRATEGIES, label="pipeline stage strategy"),
+    "canary_steps": Key("list", "Canary traffic percentages, rising, ending at 100 (canary stages).",
+                        min_items=1, max_items=100, label="pipeline canary steps",
+                        items=Key("integer", minimum=1, maximum=100, label="canary step")),
+    "soak": Key("duration", "How long a release must have been known-good here before the next stage may "
+                "have it.", default=0, minimum=0, maximum=limits.DURATION_MAX_SECONDS, label="pipeline soak"),
+    "approval": Key("boolean", "A person approves each promotion into this stage (paas approve).",
+                    default=False, label="pipeline approval"),
+})
+
+PIPELINE = Key("table", "Delivery pipeline: ECR pushes tested, then promoted stage by stage.", keys={
+    "repository": Key("string", "The ECR repository watched for pushes.", required=True, max_length=256,
+                      pattern=r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$",
+                      label="pipeline.repository"),
+    "tags": Key("string", "Which pushed tags count: a glob (main-*) or semver.", required=True, max_length=128,
+                label="pipeline.tags"),
+    "test_command": Key("string", "Integration tests: run as a one-off task of the pushed image.", required=True,
+                        max_length=limits.COMMAND_MAX, pattern=PRINTABLE_PATTERN, check=v.command,
+                        label="pipeline.test_command"),
+    "test_timeout": Key("duration", "A check still running after this fails.", default=900, minimum=1,
+                        maximum=limits.RELEASE_TIMEOUT_MAX, label="pipeline.test_timeout"),
+    "stages": Key("list", "The stages, in order.", required=True, min_items=1, max_items=10, items=STAGE,
+                  label="pipeline.stages"),
+})
+
 TOP = Key("table", "paas.toml: an app's processes, routing and strategy defaults.", keys={
     "app": Key("string", "The app this file belongs to (checked against the app deployed).",
                pattern=NAME_PATTERN, check=lambda x, what: v.name(x, "app name"), label="app"),
@@ -164,6 +193,7 @@ TOP = Key("table", "paas.toml: an app's processes, routing and strategy defaults
     "release": RELEASE,
     "jobs": Key("tables", "Scheduled jobs by name.", pattern=NAME_PATTERN, max_items=limits.JOBS_MAX, each=JOB,
                 label="jobs"),
+    "pipeline": PIPELINE,
 })
 
 
@@ -225,6 +255,9 @@ def read(value: Any, key: Key, where: str) -> Any:
             v.integer(value, what, int(key.minimum), int(key.maximum))
     elif k == "number":
         v.number(value, what, key.minimum, key.maximum)
+    elif k == "boolean":
+        if not isinstance(value, bool):
+            raise UserError(f"invalid {what} {v.show(value)}: expected true or false")
     elif k == "duration":
         value = v.seconds(value, what, key.maximum)
         if key.whole and (value != int(value)):

@@ -38,6 +38,7 @@ NOT_EXPRESSED = [
     "a job's schedule is a rate(...) or cron(...) expression EventBridge Scheduler accepts",
     "release.process and a job's process name a process of the file",
     "a job's cpu and memory (its process's for the one not given) are a Fargate pair",
+    "each pipeline stage names a different environment, which exists; canary_steps only on a canary stage",
 ]
 
 
@@ -69,6 +70,8 @@ def _key(k: mk.Key) -> dict[str, Any]:
             out["enum"] = list(k.enum)
         else:
             out.update(minimum=k.minimum, maximum=k.maximum)
+    elif k.kind == "boolean":
+        out["type"] = "boolean"
     elif k.kind == "duration":
         out["anyOf"] = [
             {"type": "string", "pattern": mk.DURATION_PATTERN, "description": "e.g. 90s, 15m, 24h, 7d, 2w"},
@@ -85,7 +88,7 @@ def _key(k: mk.Key) -> dict[str, Any]:
             out["uniqueItems"] = True
     else:  # pragma: no cover - a kind added to the table but not here
         raise ValueError(f"no JSON Schema for kind {k.kind!r}")
-    if k.default is not None and k.kind not in ("table", "tables"):
+    if k.default is not None and k.kind not in ("table", "tables"):  # booleans too: False is a default
         out["default"] = k.default
     return out
 

@@ -178,3 +178,14 @@ def log_stream(process: str, task: str) -> str:
 def process_of_log_stream(stream: str) -> str | None:
     parts = stream.split("/")
     return parts[0] if len(parts) == 3 and parts[0] == parts[1] else None
+
+
+def check_family(app: str, env: str) -> str:
+    """The task-definition family of an app's pipeline checks in the first stage: four parts, so
+    it never equals a process's family (three parts; dashes inside a part are doubled)."""
+    return join(app, env, "pipeline", "check")
+
+
+def check_started_by(app: str, env: str, check_id: int, created_at: object) -> str:
+    """How a retried RunTask of a check finds the task an earlier attempt started."""
+    return _started_by("check", check_id, app, env, created_at)

@@ -50,3 +50,16 @@ def driver_for(env_row: Any) -> Driver:
                               cfn_role_arn=os.environ.get("PAAS_CFN_ROLE_ARN") or None)
             _drivers[key] = drv
         return drv
+
+
+def push_driver_for(env_row: Any, wait_seconds: float) -> Driver:
+    """A driver whose read timeout outlasts an SQS long poll (the lease-bound one is shorter). Its
+    consumer holds no lease: it only records pushes, in transactions of its own."""
+    endpoint = endpoint_for(env_row)
+    if endpoint and endpoint.startswith(("http://127.0.0.1", "http://localhost")):
+        for k, v in EMULATOR_CREDENTIALS.items():
+            os.environ.setdefault(k, v)
+    from paas.aws.session import make_driver
+
+    return make_driver(env_row.region, endpoint_url=endpoint, role_arn=env_row.role_arn, connect_timeout=5.0,
+                       read_timeout=wait_seconds + 10.0)

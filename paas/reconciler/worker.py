@@ -17,9 +17,11 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from paas import clock
 from paas.aws import guard
+from paas.db import pipeline as pipeline_db
 from paas.db import queue
 from paas.db.engine import make_engine, pooled
 from paas.planner import steps as s
@@ -75,6 +77,8 @@ class Worker:
         self.deliverer = Deliverer(self.engine, self.owner)
         # what this worker saw of each app+environment under its own lease (reconciler/memo.py)
         self.memo = ObservationMemo(self.durations.observe_max_age)
+        self.pipeline_passes = 0
+        self.consumers: dict[tuple, Any] = {}  # (region, role) → PushConsumer
 
     # --- wake-ups -------------------------------------------------------------------
     def notify_all(self) -> None:
@@ -93,6 +97,7 @@ class Worker:
                 conn = psycopg2.connect(to_libpq(self.url), connect_timeout=5, application_name="paas-listen")
                 conn.autocommit = True
                 conn.cursor().execute(f"LISTEN {queue.CHANNEL}")
+                conn.cursor().execute(f"LISTEN {pipeline_db.CHANNEL}")
                 delay = 0.5
                 self.notify_all()  # anything queued while we were away
                 while not self.stopping.is_set():
@@ -180,6 +185,65 @@ class Worker:
                                       token=c.token))
             return True
 
+    def run_pipeline(self) -> bool:
+        """Advance one due pipeline (one pass under its lease); False when none was due."""
+        from paas.reconciler.pipeline import run_pass
+
+        with pooled(self.engine) as db:
+            app_id = pipeline_db.claim(db, self.owner, self.durations.lease_ttl)
+            if app_id is None:
+                return False
+            lease = Lease(self.durations.lease_ttl, guard.now())
+            after = self.durations.poll_interval
+            try:
+                with guard.lease(lease.deadline):
+                    res = run_pass(db, app_id, self.owner, driver_for, resync_interval=self.durations.pipeline_resync)
+                after = res.after
+                if res.actions:
+                    log.info("pipeline pass", extra=kv(app_id=app_id, actions=res.actions, after=round(after, 2)))
+            except Exception as e:  # a transient AWS error, a lost lease: the next pass starts afresh
+                db.rollback()
+                log.warning("pipeline pass failed", extra=kv(app_id=app_id, error=str(e).splitlines()[0] if str(e)
+                                                             else type(e).__name__))
+                m.ERRORS.labels("pipeline").inc()
+            finally:
+                self.pipeline_passes += 1
+                pipeline_db.release(db, app_id, self.owner, after)  # real seconds (database times)
+            return True
+
+    def _pipeline_events(self) -> None:
+        """Long-poll each region's push queue (the regions of the pipelines' first stages)."""
+        from paas.reconciler.drivers import push_driver_for
+        from paas.reconciler.pipeline import PushConsumer
+
+        wait = self.durations.push_wait
+        while not self.stopping.is_set():
+            try:
+                with pooled(self.engine) as db:
+                    watched = pipeline_db.watched(db)
+                    db.commit()
+                regions: dict[tuple, list] = {}
+                for w in watched:
+                    env = w[3]
+                    if env.region:
+                        regions.setdefault((env.region, env.role_arn), []).append(w)
+                if not regions:
+                    self.stopping.wait(max(0.5, self.durations.sweep_interval))
+                    continue
+                for key, group in regions.items():
+                    c = self.consumers.get(key)
+                    if c is None:
+                        c = self.consumers[key] = PushConsumer(push_driver_for(group[0][3], wait),
+                                                               wait_seconds=wait / len(regions))
+                    in_region = (lambda k: lambda db: [w for w in pipeline_db.watched(db)
+                                                       if (w[3].region, w[3].role_arn) == k])(key)
+                    if c.poll_once(lambda: pooled(self.engine), in_region, on_recorded=lambda _app: self.notify_all()):
+                        self.notify_all()
+            except Exception as e:  # AWS or the database unavailable: keep trying, never die
+                log.warning("push events: retrying", extra=kv(error=str(e).splitlines()[0] if str(e)
+                                                              else type(e).__name__))
+                self.stopping.wait(2.0)
+
     def run_resync(self) -> bool:
         """Resync one environment that is due; False when none is."""
         from paas.db.resync import claim_environment
@@ -236,6 +300,9 @@ class Worker:
                 if self.run_one():
                     backoff = 0.5
                     continue
+                if self.run_pipeline():
+                    backoff = 0.5
+                    continue
                 if self.run_resync():
                     continue
                 if self.once:
@@ -244,6 +311,9 @@ class Worker:
                     return
                 with pooled(self.engine) as db:
                     due = queue.next_due_in(db)
+                    pdue = pipeline_db.next_due_in(db)
+                if pdue is not None:
+                    due = pdue if due is None else min(due, pdue)
                 timeout = min(self.durations.sweep_interval, due if due is not None else 60.0)
                 with self.wake:
                     self.wake.wait(timeout=max(0.01, timeout))
@@ -261,6 +331,7 @@ class Worker:
             threads.append(threading.Thread(target=self._listen, name="listen", daemon=True))
             threads.append(threading.Thread(target=self._gauges, name="gauges", daemon=True))
             threads.append(threading.Thread(target=self._deliver_loop, name="notify", daemon=True))
+            threads.append(threading.Thread(target=self._pipeline_events, name="push-events", daemon=True))
         for t in threads:
             t.start()
         loops = [threading.Thread(target=self._loop, name=f"reconcile-{i}") for i in range(self.concurrency)]

@@ -108,7 +108,12 @@ def deploy(db: Db, app_name: str, env_name: str | None, image: str, *, actor: st
     if manifest is None:
         manifest = Manifest.from_json(base.release.manifest) if base else default_manifest(app.app_type)
     else:
+        pipeline = manifest.pipeline
         manifest = manifest_for_app(manifest, app.name, app.app_type)  # `app` and `type` must agree
+        if pipeline is not None:  # paas.toml's [pipeline] is declared with the deploy
+            from paas.service.pipeline import set_pipeline
+
+            set_pipeline(db, app.name, pipeline, actor=actor)
     _require_routable(app, env, manifest)
     catalog.upsert_processes(db, app.id, [ProcessRecord(p.name, p.command, p.port, p.health_check_path)
                                           for p in manifest.processes.values()])

@@ -84,6 +84,18 @@ def _run_every_operation(aws_env, driver, uid) -> dict[str, str]:
     driver.resolve_digest(f"{ACCOUNT}.dkr.ecr.{aws_env.region}.amazonaws.com/{app}@sha256:{'a' * 64}")
     with pytest.raises(PaasError):
         driver.resolve_digest(f"{ACCOUNT}.dkr.ecr.{aws_env.region}.amazonaws.com/{app}:nope")
+    # the pipeline: the push route, the queue, the repository
+    queue = driver.ensure_push_route()  # CreateQueue, GetQueueAttributes, PutRule, SetQueueAttributes, PutTargets
+    from paas.devstack.push import push as dev_push
+
+    pushed = dev_push(aws_env.client("ecr"), aws_env.client("events"), app, "main-1")
+    msgs = driver.receive_pushes(queue, 1)  # ReceiveMessage
+    assert pushed["digest"] in {m.digest for m in msgs}
+    for m in msgs:
+        driver.delete_push_message(queue, m.receipt)  # DeleteMessage
+    assert driver.repository_uri(app).endswith(f"/{app}")  # DescribeRepositories
+    assert pushed["digest"] in {i.digest for i in driver.repository_images(app)}
+    touched["queue"] = f"arn:aws:sqs:{aws_env.region}:{ACCOUNT}:paas-image-pushes"
 
     touched.update({"stack": stack_id(aws_env, spec.name), "secret": secret_arn, "rule": web.rule_arn,
                     "service": created.result["arn"],
@@ -146,6 +158,8 @@ def test_every_driver_operation_is_allowed_by_the_printed_policy(aws_env, driver
         assert _allowed(policy, "elasticloadbalancing:ModifyRule", touched["rule"])
         assert _allowed(policy, "ecs:UpdateService", touched["service"])
         assert _allowed(policy, "ecs:StopTask", touched["task"])
+        assert _allowed(policy, "sqs:ReceiveMessage", touched["queue"])
+        assert not _allowed(policy, "sqs:ReceiveMessage", touched["queue"].replace(":paas-", ":other-"))
         assert _allowed(policy, "logs:FilterLogEvents", touched["log_group"])
         assert _allowed(policy, "scheduler:CreateSchedule", touched["schedule"])
         assert _allowed(policy, "ssm:GetParameter", touched["parameter"])
