@@ -35,16 +35,14 @@ ROLES = ("paas_cli", "paas_worker", "paas_pipeline", "paas_readonly")
 
 TABLES = ("environments", "apps", "processes", "config_versions", "images", "releases", "deployments",
           "deployment_events", "work_queue", "observations", "deployment_colours", "deployment_requests",
-          "task_definitions", "listener_rules", "task_runs", "job_schedules", "notify_targets", "notify_outbox")
+          "task_definitions", "listener_rules", "task_runs", "job_schedules", "notify_targets", "notify_outbox",
+          "pipelines", "image_pushes", "image_checks", "promotions", "pipeline_approvals")
 VIEWS = ("paas_deploy_history", "paas_current_releases", "paas_live_releases", "paas_task_runs",
-         "paas_notifications")
+         "paas_notifications", "paas_promotions")
 
 # what delivering a notification writes on its outbox row
 OUTBOX_DELIVERY_COLUMNS = ("state, attempts, next_attempt_at, lease_owner, lease_expires_at, claim_token, "
                            "finished_at, last_status, last_error")
-          "task_definitions", "listener_rules", "task_runs", "job_schedules", "pipelines", "image_pushes",
-          "image_checks", "promotions", "pipeline_approvals")
-VIEWS = ("paas_deploy_history", "paas_current_releases", "paas_live_releases", "paas_task_runs", "paas_promotions")
 CHECK_END_COLUMNS = ("state, exit_code, stop_code, stopped_reason, duration_seconds, log_tail, finished_at, "
                      "task_definition_arn, task_arn, started_at")
 
@@ -161,7 +159,6 @@ POLICIES = [
     ("notify_targets", "worker_read", "SELECT", "paas_worker", "true", None),
 ]
 
-RLS_TABLES = ("deployments", "deployment_events", "releases", "task_runs", "notify_outbox", "notify_targets")
 # the pipeline runner makes requests the way the CLI does: the CLI's request policies, for its role
 POLICIES += [
     (table, name.replace("cli_", "pipeline_", 1), cmd, "paas_pipeline", using, check)
@@ -170,7 +167,7 @@ POLICIES += [
                                        "cli_request_events", "cli_new_release")
 ]
 
-RLS_TABLES = ("deployments", "deployment_events", "releases", "task_runs")
+RLS_TABLES = ("deployments", "deployment_events", "releases", "task_runs", "notify_outbox", "notify_targets")
 
 
 def _policies(db: Db) -> None:
