@@ -19,6 +19,12 @@ for an operation gives that operation its own pace (AIMD: halved on each throttl
 second; raised a little on each success; dropped once it is back at the account rate). Callers of
 that operation then wait their turn here instead of sending requests AWS would refuse, and
 botocore's retries stop multiplying across workers (a throttling storm).
+
+A reconcile pass (a thread holding a lease, `paas.aws.guard.active()`) whose turn is more than
+`DEFER_AFTER` seconds away does not sleep for it: `BudgetDeferred` (a TransientError whose delay
+is the expected turn) ends the pass, the app+environment is requeued for then, and the thread
+serves other due apps meanwhile (their rollout polls, say) instead of idling in a sleep. The CLI
+and other callers without a lease wait.
 """
 
 from __future__ import annotations
@@ -27,7 +33,15 @@ import threading
 import time
 from typing import Any, Callable
 
+from paas.aws import guard
 from paas.aws.accounting import is_throttle_response, key_from_event
+from paas.domain.errors import TransientError
+
+DEFER_AFTER = 2.0  # seconds: a reconcile pass whose turn is further away is requeued instead
+
+
+class BudgetDeferred(TransientError):
+    """Not sent: this operation's learned pace puts its turn `delay` seconds away."""
 
 DEFAULT_RPS = 20.0  # the default of PAAS_AWS_RPS (paas.settings.DEFAULT_AWS_RPS)
 
@@ -116,7 +130,11 @@ class TokenBucket:
         key = key_from_event(event_name)
         pace = self._paces.get(key) if self._paces else None
         if pace is not None:
-            self.waited_seconds += pace.acquire()
+            try:
+                self.waited_seconds += pace.acquire(DEFER_AFTER if guard.active() else None)
+            except BudgetDeferred as e:
+                raise BudgetDeferred(f"{key}: deferred {e.delay:.1f} s by the budget's learned pace "
+                                     f"({pace.rate:.2f}/s) rather than sent into throttling", e.delay) from None
         now = self._clock()
         with self._lock:
             last, interval = self._sends.get(key, (now - 1.0, 1.0))
@@ -174,8 +192,10 @@ class Pace:
         self.ceiling = ceiling
         self.rate = max(self.MIN_RATE, min(ceiling, start if start is not None else ceiling))
         self._next = clock()
+        self._promised = self._next  # turns promised to deferred callers (not held: they come back)
         self._last_cut = float("-inf")
         self.throttles = 0
+        self.deferred = 0
 
     def throttled(self) -> None:
         with self._lock:
@@ -192,11 +212,17 @@ class Pace:
             self.rate = min(self.ceiling, self.rate + self.STEP)
             return self.rate >= self.ceiling
 
-    def acquire(self) -> float:
-        """Wait for this operation's next slot; returns the seconds waited."""
+    def acquire(self, max_wait: float | None = None) -> float:
+        """Wait for this operation's next slot; returns the seconds waited. With `max_wait`, a
+        slot further away raises BudgetDeferred with the caller's expected turn as its delay
+        (callers deferred before it are counted ahead of it, so they come back spread out)."""
         with self._lock:
             now = self._clock()
             slot = max(now, self._next)
+            if max_wait is not None and slot - now > max_wait:
+                self.deferred += 1
+                self._promised = max(self._promised, slot) + 1.0 / self.rate
+                raise BudgetDeferred("deferred", self._promised - now)
             self._next = slot + 1.0 / self.rate
         wait = slot - now
         if wait > 0:
