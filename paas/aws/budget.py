@@ -29,6 +29,7 @@ and other callers without a lease wait.
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from typing import Any, Callable
@@ -183,6 +184,7 @@ class Pace:
     MIN_RATE = 0.05  # never slower than one request every 20 s
     STEP = 0.02
     UNLIMITED_START = 10.0  # first pace when the account budget itself is unlimited
+    HELD_FOR = 10.0  # seconds a slot kept for a deferred pass waits for it
 
     def __init__(self, ceiling: float, *, start: float | None = None,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
@@ -192,7 +194,7 @@ class Pace:
         self.ceiling = ceiling
         self.rate = max(self.MIN_RATE, min(ceiling, start if start is not None else ceiling))
         self._next = clock()
-        self._promised = self._next  # turns promised to deferred callers (not held: they come back)
+        self._held: list[float] = []  # slots kept for deferred passes (a heap of send times)
         self._last_cut = float("-inf")
         self.throttles = 0
         self.deferred = 0
@@ -213,17 +215,26 @@ class Pace:
             return self.rate >= self.ceiling
 
     def acquire(self, max_wait: float | None = None) -> float:
-        """Wait for this operation's next slot; returns the seconds waited. With `max_wait`, a
-        slot further away raises BudgetDeferred with the caller's expected turn as its delay
-        (callers deferred before it are counted ahead of it, so they come back spread out)."""
+        """Wait for this operation's next slot; returns the seconds waited.
+
+        With `max_wait` (a reconcile pass): a slot further away is *kept* for the caller and
+        BudgetDeferred says when it is due; a deferrable caller first takes a kept slot that is
+        due within `max_wait` (the deferred pass coming back, or one in its place), so passes
+        that come back at their time find their turn instead of being pushed behind newcomers.
+        A kept slot nobody takes within `HELD_FOR` seconds is given up."""
         with self._lock:
             now = self._clock()
-            slot = max(now, self._next)
-            if max_wait is not None and slot - now > max_wait:
-                self.deferred += 1
-                self._promised = max(self._promised, slot) + 1.0 / self.rate
-                raise BudgetDeferred("deferred", self._promised - now)
-            self._next = slot + 1.0 / self.rate
+            while self._held and self._held[0] < now - self.HELD_FOR:
+                heapq.heappop(self._held)
+            if max_wait is not None and self._held and self._held[0] <= now + max_wait:
+                slot = heapq.heappop(self._held)
+            else:
+                slot = max(now, self._next)
+                self._next = slot + 1.0 / self.rate
+                if max_wait is not None and slot - now > max_wait:
+                    self.deferred += 1
+                    heapq.heappush(self._held, slot)
+                    raise BudgetDeferred("deferred", slot - now)
         wait = slot - now
         if wait > 0:
             self._sleep(wait)

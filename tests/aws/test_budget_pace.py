@@ -88,7 +88,7 @@ def test_driver_learns_the_emulators_register_rate(aws_env):
         server.app = saved
 
 
-def test_a_far_turn_is_deferred_with_its_expected_time_not_slept():
+def test_a_far_turn_is_deferred_and_kept_for_the_pass_that_comes_back():
     ft = FakeTime()
     p = Pace(1.0, start=0.25, clock=ft.clock, sleep=ft.sleep)  # one every 4 s
     p.acquire()  # the next slot is 4 s away
@@ -98,6 +98,9 @@ def test_a_far_turn_is_deferred_with_its_expected_time_not_slept():
     with pytest.raises(BudgetDeferred) as second:
         p.acquire(max_wait=2.0)
     assert ft.t == t0  # nothing slept
-    assert first.value.delay == pytest.approx(8.0)  # after the next slot, which a sender may take
-    assert second.value.delay == pytest.approx(12.0)  # queued behind the first
-    assert p.acquire(max_wait=10.0) == pytest.approx(4.0)  # within reach: waits its slot
+    assert (first.value.delay, second.value.delay) == (pytest.approx(4.0), pytest.approx(8.0))
+    ft.t = t0 + 4.0  # the first pass comes back at its time: its slot is there, no wait
+    assert p.acquire(max_wait=2.0) == 0.0
+    assert p.acquire() == pytest.approx(8.0)  # a caller that cannot be deferred queues behind both
+    ft.t = t0 + 30.0  # the second never came back: its slot is given up, not taken years later
+    assert p.acquire(max_wait=2.0) == 0.0
