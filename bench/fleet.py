@@ -1,6 +1,6 @@
 """bench/fleet: a base-image fix reaching every app of a company at once, carried by 1, 2 and 4 workers.
 
-    .venv/bin/python bench/fleet.py                      # quick: 40 apps, 1/2/4 workers (a few minutes)
+    .venv/bin/python bench/fleet.py                      # quick: 40 apps, 1/2/4 workers (about 3 minutes)
     .venv/bin/python bench/fleet.py --apps 100,300,1000  # the full fleet (long on 2 cores)
     .venv/bin/python bench/fleet.py --rate-scale 10      # emulator limits and paas's budget x10
     .venv/bin/python bench/fleet.py --explain            # query plans at 1,000 apps / 100,000 rows
@@ -432,7 +432,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--apps", default="40", help="Fleet sizes, comma separated (e.g. 100,300,1000).")
     ap.add_argument("--workers", default="1,2,4", help="Worker process counts, comma separated.")
-    ap.add_argument("--concurrency", type=int, default=2, help="Reconcile threads per worker process.")
+    ap.add_argument("--concurrency", type=int, default=4, help="Reconcile threads per worker process (paas worker's default).")
     ap.add_argument("--account-rps", type=float, default=20.0,
                     help="paas's AWS budget for the account (req/s), split evenly over the workers.")
     ap.add_argument("--rates", default="", help="Emulator limits over the defaults: FAMILY=BURST/RATE,...")
@@ -456,6 +456,8 @@ def main() -> int:
         import plans
 
         return plans.main([])
+    # SIGTERM (timeout, kill): unwind, so workers are stopped and the scratch database dropped
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args.workers = [int(x) for x in args.workers.split(",")]
     sizes = [int(x) for x in args.apps.split(",")]
     print(c.machine())

@@ -127,14 +127,26 @@ def statements(url: str, app: str) -> list[tuple[str, str, dict]]:
         cap.seen.clear()
         call()
         cap.rec.rollback()
+        prelude = []  # SET LOCAL ... a service sends first: run before each later EXPLAIN
         for i, (sql, params) in enumerate(cap.seen):
-            out.append((f"{label} [{i + 1}/{len(cap.seen)}]", sql, params))
+            if not sql.lstrip().upper().startswith(("SELECT", "WITH", "INSERT", "UPDATE", "DELETE")):
+                prelude.append((sql, params))
+                continue
+            out.append((f"{label} [{i + 1}/{len(cap.seen)}]", sql, {**params, "__prelude": list(prelude)}))
     cap.db.close()
     return out
 
 
+def _prelude(db, params: dict) -> dict:  # noqa: ANN001
+    params = dict(params)
+    for sql, p in params.pop("__prelude", []):
+        db.execute(sql, **p)
+    return params
+
+
 def explain(db, sql: str, params: dict, analyze: bool = True) -> list[str]:  # noqa: ANN001
     opts = "ANALYZE, BUFFERS" if analyze else "COSTS OFF"
+    params = _prelude(db, params)
     rows = db.all(f"EXPLAIN ({opts}) {sql}", **params)
     db.rollback()
     return [r["QUERY PLAN"] for r in rows]
@@ -144,7 +156,8 @@ def timing(db, sql: str, params: dict, runs: int) -> float:  # noqa: ANN001
     """Median server execution time, ms (from EXPLAIN ANALYZE's summary, without timing overhead)."""
     ms = []
     for _ in range(runs):
-        lines = db.all(f"EXPLAIN (ANALYZE, TIMING OFF) {sql}", **params)
+        p = _prelude(db, params)
+        lines = db.all(f"EXPLAIN (ANALYZE, TIMING OFF) {sql}", **p)
         db.rollback()
         for r in lines:
             m = re.match(r"Execution Time: ([\d.]+) ms", r["QUERY PLAN"])

@@ -19,30 +19,15 @@ for an operation gives that operation its own pace (AIMD: halved on each throttl
 second; raised a little on each success; dropped once it is back at the account rate). Callers of
 that operation then wait their turn here instead of sending requests AWS would refuse, and
 botocore's retries stop multiplying across workers (a throttling storm).
-
-A reconcile pass (a thread holding a lease, `paas.aws.guard.active()`) whose turn is more than
-`DEFER_AFTER` seconds away does not sleep for it: `BudgetDeferred` (a TransientError whose delay
-is the expected turn) ends the pass, the app+environment is requeued for then, and the thread
-serves other due apps meanwhile (their rollout polls, say) instead of idling in a sleep. The CLI
-and other callers without a lease wait.
 """
 
 from __future__ import annotations
 
-import heapq
 import threading
 import time
 from typing import Any, Callable
 
-from paas.aws import guard
 from paas.aws.accounting import is_throttle_response, key_from_event
-from paas.domain.errors import TransientError
-
-DEFER_AFTER = 2.0  # seconds: a reconcile pass whose turn is further away is requeued instead
-
-
-class BudgetDeferred(TransientError):
-    """Not sent: this operation's learned pace puts its turn `delay` seconds away."""
 
 DEFAULT_RPS = 20.0  # the default of PAAS_AWS_RPS (paas.settings.DEFAULT_AWS_RPS)
 
@@ -131,11 +116,7 @@ class TokenBucket:
         key = key_from_event(event_name)
         pace = self._paces.get(key) if self._paces else None
         if pace is not None:
-            try:
-                self.waited_seconds += pace.acquire(DEFER_AFTER if guard.active() else None)
-            except BudgetDeferred as e:
-                raise BudgetDeferred(f"{key}: deferred {e.delay:.1f} s by the budget's learned pace "
-                                     f"({pace.rate:.2f}/s) rather than sent into throttling", e.delay) from None
+            self.waited_seconds += pace.acquire()
         now = self._clock()
         with self._lock:
             last, interval = self._sends.get(key, (now - 1.0, 1.0))
@@ -184,7 +165,6 @@ class Pace:
     MIN_RATE = 0.05  # never slower than one request every 20 s
     STEP = 0.02
     UNLIMITED_START = 10.0  # first pace when the account budget itself is unlimited
-    HELD_FOR = 10.0  # seconds a slot kept for a deferred pass waits for it
 
     def __init__(self, ceiling: float, *, start: float | None = None,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
@@ -194,10 +174,8 @@ class Pace:
         self.ceiling = ceiling
         self.rate = max(self.MIN_RATE, min(ceiling, start if start is not None else ceiling))
         self._next = clock()
-        self._held: list[float] = []  # slots kept for deferred passes (a heap of send times)
         self._last_cut = float("-inf")
         self.throttles = 0
-        self.deferred = 0
 
     def throttled(self) -> None:
         with self._lock:
@@ -214,27 +192,12 @@ class Pace:
             self.rate = min(self.ceiling, self.rate + self.STEP)
             return self.rate >= self.ceiling
 
-    def acquire(self, max_wait: float | None = None) -> float:
-        """Wait for this operation's next slot; returns the seconds waited.
-
-        With `max_wait` (a reconcile pass): a slot further away is *kept* for the caller and
-        BudgetDeferred says when it is due; a deferrable caller first takes a kept slot that is
-        due within `max_wait` (the deferred pass coming back, or one in its place), so passes
-        that come back at their time find their turn instead of being pushed behind newcomers.
-        A kept slot nobody takes within `HELD_FOR` seconds is given up."""
+    def acquire(self) -> float:
+        """Wait for this operation's next slot; returns the seconds waited."""
         with self._lock:
             now = self._clock()
-            while self._held and self._held[0] < now - self.HELD_FOR:
-                heapq.heappop(self._held)
-            if max_wait is not None and self._held and self._held[0] <= now + max_wait:
-                slot = heapq.heappop(self._held)
-            else:
-                slot = max(now, self._next)
-                self._next = slot + 1.0 / self.rate
-                if max_wait is not None and slot - now > max_wait:
-                    self.deferred += 1
-                    heapq.heappush(self._held, slot)
-                    raise BudgetDeferred("deferred", slot - now)
+            slot = max(now, self._next)
+            self._next = slot + 1.0 / self.rate
         wait = slot - now
         if wait > 0:
             self._sleep(wait)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from paas.aws.budget import BudgetDeferred, Pace, TokenBucket
+from paas.aws.budget import Pace, TokenBucket
 from paas.aws.session import make_driver
 from tests.aws.helpers import taskdef
 
@@ -86,21 +86,3 @@ def test_driver_learns_the_emulators_register_rate(aws_env):
         assert refused <= 8, refused  # a client without a pace: ~2 refusals per request after the burst
     finally:
         server.app = saved
-
-
-def test_a_far_turn_is_deferred_and_kept_for_the_pass_that_comes_back():
-    ft = FakeTime()
-    p = Pace(1.0, start=0.25, clock=ft.clock, sleep=ft.sleep)  # one every 4 s
-    p.acquire()  # the next slot is 4 s away
-    t0 = ft.t
-    with pytest.raises(BudgetDeferred) as first:
-        p.acquire(max_wait=2.0)
-    with pytest.raises(BudgetDeferred) as second:
-        p.acquire(max_wait=2.0)
-    assert ft.t == t0  # nothing slept
-    assert (first.value.delay, second.value.delay) == (pytest.approx(4.0), pytest.approx(8.0))
-    ft.t = t0 + 4.0  # the first pass comes back at its time: its slot is there, no wait
-    assert p.acquire(max_wait=2.0) == 0.0
-    assert p.acquire() == pytest.approx(8.0)  # a caller that cannot be deferred queues behind both
-    ft.t = t0 + 30.0  # the second never came back: its slot is given up, not taken years later
-    assert p.acquire(max_wait=2.0) == 0.0
