@@ -163,6 +163,8 @@ class Pace:
     rate) the pace is no longer needed."""
 
     MIN_RATE = 0.05  # never slower than one request every 20 s
+    FLOOR_SHARE = 40.0  # nor slower than 1/40 of the account rate: throttles that are not about
+    # the rate (a fault drill's random ones) must not starve an operation
     STEP = 0.02
     UNLIMITED_START = 10.0  # first pace when the account budget itself is unlimited
 
@@ -172,7 +174,8 @@ class Pace:
         self._clock = clock
         self._sleep = sleep
         self.ceiling = ceiling
-        self.rate = max(self.MIN_RATE, min(ceiling, start if start is not None else ceiling))
+        self.floor = min(ceiling, max(self.MIN_RATE, ceiling / self.FLOOR_SHARE))
+        self.rate = max(self.floor, min(ceiling, start if start is not None else ceiling))
         self._next = clock()
         self._last_cut = float("-inf")
         self.throttles = 0
@@ -182,7 +185,7 @@ class Pace:
             self.throttles += 1
             now = self._clock()
             if now - self._last_cut >= 1.0:
-                self.rate = max(self.MIN_RATE, self.rate / 2)
+                self.rate = max(self.floor, self.rate / 2)
                 self._last_cut = now
                 self._next = max(self._next, now + 1.0 / self.rate)
 

@@ -60,6 +60,11 @@ def test_pace_never_drops_below_the_floor():
         ft.t += 1.0
         p.throttled()
     assert p.rate == Pace.MIN_RATE
+    fast = Pace(20.0, clock=ft.clock, sleep=ft.sleep)  # a 20 req/s account: no slower than 0.5/s
+    for _ in range(20):
+        ft.t += 1.0
+        fast.throttled()
+    assert fast.rate == 0.5
 
 
 def test_driver_learns_the_emulators_register_rate(aws_env):
