@@ -4,7 +4,8 @@ Runs the installed console script (`.venv/bin/paas`) as a real subprocess 20 tim
 scratch database, interleaved with `python -c pass` and `python -c "import click"` on the same
 interpreter, and prints medians, p95s and ratios. Then runs the deploy under
 `python -X importtime` and prints the costliest imports and whether boto3 / SQLAlchemy / rich
-appear on that path (they must not). Target: median <= 150 ms.
+appear on that path (they must not), and paas's own modules by self time. Targets: median
+<= 150 ms, and <= 1.8 times `python -c "import click"` of the same run.
 
     .venv/bin/python bench/cli_latency.py [--runs 20]
 
@@ -30,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 TARGET_MS = 150.0
+RATIO_TARGET = 1.8  # times `python -c "import click"` in the same run
 HEAVY = ("boto3", "botocore", "sqlalchemy", "rich", "alembic", "moto")
 
 
@@ -53,16 +55,21 @@ def run(cmd: list[str], env: dict, label: str | None = None) -> float:
     return ms
 
 
+SELF_TIMES: list[tuple[int, int, str]] = []
+
+
 def importtime(cmd: list[str], env: dict) -> tuple[list[tuple[int, str]], set[str]]:
     p = subprocess.run([sys.executable, "-X", "importtime", *cmd], env=env, capture_output=True, text=True)
     if p.returncode != 0:
         raise SystemExit(f"importtime run failed: {p.stderr[-2000:]}")
     rows, mods = [], set()
+    SELF_TIMES.clear()
     for line in p.stderr.splitlines():
         if not line.startswith("import time:") or "imported package" in line:
             continue
         self_us, cum_us, name = line.split(":", 1)[1].split("|", 2)
         mods.add(name.strip())
+        SELF_TIMES.append((int(self_us), int(cum_us), name.strip()))
         if not name[1:].startswith(" "):  # top level: one space after the bar, nested ones are indented
             rows.append((int(cum_us), name.strip()))
     return sorted(rows, reverse=True), mods
@@ -145,6 +152,11 @@ def main() -> int:
         print("\n`python -X importtime paas deploy`: costliest top-level imports (cumulative)")
         for us, mod in rows[:12]:
             print(f"  {us / 1000:7.1f} ms  {mod}")
+        paas_self = sorted((t for t in SELF_TIMES if t[2].startswith("paas")), reverse=True)
+        print(f"paas's own modules: {sum(t[0] for t in paas_self) / 1000:.1f} ms of import (self time, "
+              f"under importtime's overhead); the costliest, self / cumulative:")
+        for self_us, cum_us, mod in paas_self[:10]:
+            print(f"  {self_us / 1000:7.1f} / {cum_us / 1000:7.1f} ms  {mod}")
         heavy = sorted(m for m in mods if m.split(".")[0] in HEAVY)
         print(f"modules imported: {len(mods)}; heavy ({', '.join(HEAVY)}): {', '.join(heavy) or 'none'}")
         print(f"boto3 on the deploy path: {'YES' if any(m.startswith(('boto3', 'botocore')) for m in mods) else 'no'}; "
@@ -152,6 +164,10 @@ def main() -> int:
 
         ok = dep <= TARGET_MS and not heavy
         print(f"\nmedian paas deploy {dep:.1f} ms, target <= {TARGET_MS:.0f} ms: {'OK' if dep <= TARGET_MS else 'MISSED'}")
+        ratio = dep / click_ms
+        print(f"paas deploy / python -c 'import click' = {ratio:.2f}x, target <= {RATIO_TARGET:.1f}x: "
+              f"{'OK' if ratio <= RATIO_TARGET else 'MISSED'}")
+        ok = ok and ratio <= RATIO_TARGET
         return 0 if ok else 1
     finally:
         admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 from paas.domain.errors import UserError
+from paas.domain.lazyre import lazy
 
 
 class SettingError(UserError):
@@ -80,7 +81,7 @@ def dev_env() -> str | None:
 
 # --------------------------------------------------------------------------- values
 
-_DECIMAL_RE = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,9})?", re.ASCII)
+_DECIMAL_RE = lazy(r"[0-9]{1,12}(?:\.[0-9]{1,9})?", re.ASCII)
 _TEN_YEARS = 10 * 365 * 86400
 
 

@@ -11,6 +11,14 @@ budget divided by the number of hosts.
 
 Settings: ``PAAS_AWS_RPS`` (tokens per second, default 20; 0 or negative = unlimited) and
 ``PAAS_AWS_BURST`` (bucket size, default = the rate, at least 1).
+
+AWS also throttles per *family* of actions, far below the account-wide pace for some: ECS allows
+RegisterTaskDefinition a burst of 20 and 1 per second sustained, per account and Region. One
+bucket cannot know every family's rate, so the budget learns them: the first throttling answer
+for an operation gives that operation its own pace (AIMD: halved on each throttle, at most once a
+second; raised a little on each success; dropped once it is back at the account rate). Callers of
+that operation then wait their turn here instead of sending requests AWS would refuse, and
+botocore's retries stop multiplying across workers (a throttling storm).
 """
 
 from __future__ import annotations
@@ -18,6 +26,8 @@ from __future__ import annotations
 import threading
 import time
 from typing import Any, Callable
+
+from paas.aws.accounting import is_throttle_response, key_from_event
 
 DEFAULT_RPS = 20.0  # the default of PAAS_AWS_RPS (paas.settings.DEFAULT_AWS_RPS)
 
@@ -38,6 +48,8 @@ class TokenBucket:
         self._stamp = clock()
         self.waited_seconds = 0.0  # total time callers spent blocked (for metrics)
         self.acquired = 0
+        self._paces: dict[str, Pace] = {}
+        self._sends: dict[str, tuple[float, float]] = {}  # op -> (last send, smoothed interval)
 
     @property
     def rate(self) -> float:
@@ -94,12 +106,105 @@ class TokenBucket:
             waited += step
 
     def install(self, events: Any) -> None:
-        """Charge every HTTP attempt made through this emitter (a client's or a session's)."""
+        """Charge every HTTP attempt made through this emitter (a client's or a session's), and
+        learn per-operation paces from the throttling answers it gets."""
         events.register("before-send", self._on_before_send, unique_id=f"paas-budget-{id(self)}")
+        events.register("needs-retry", self._on_needs_retry, unique_id=f"paas-budget-pace-{id(self)}")
 
-    def _on_before_send(self, **_: Any) -> None:
+    def _on_before_send(self, event_name: str = "", **_: Any) -> None:
         self.acquire()
+        key = key_from_event(event_name)
+        pace = self._paces.get(key) if self._paces else None
+        if pace is not None:
+            self.waited_seconds += pace.acquire()
+        now = self._clock()
+        with self._lock:
+            last, interval = self._sends.get(key, (now - 1.0, 1.0))
+            self._sends[key] = (now, 0.7 * interval + 0.3 * max(1e-3, now - last))
         return None
+
+    def _on_needs_retry(self, response: Any = None, event_name: str = "", **_: Any) -> None:
+        if response is None:
+            return None  # a connection error: says nothing about the rate
+        key = key_from_event(event_name)
+        if is_throttle_response(response):
+            self.throttled(key)
+        else:
+            pace = self._paces.get(key)
+            if pace is not None and pace.succeeded():
+                with self._lock:
+                    self._paces.pop(key, None)
+        return None  # never influence botocore's retry decision
+
+    def throttled(self, key: str) -> None:
+        """AWS refused `key` for its rate: pace it (slower, if it already was)."""
+        with self._lock:
+            pace = self._paces.get(key)
+            if pace is None:
+                ceiling = self._rate if self._rate > 0 else Pace.UNLIMITED_START
+                # start from the rate this operation was being sent at (halved just below)
+                sent_rate = 1.0 / self._sends.get(key, (0.0, 1.0 / ceiling))[1]
+                pace = self._paces[key] = Pace(ceiling, start=min(ceiling, sent_rate),
+                                               clock=self._clock, sleep=self._sleep)
+        pace.throttled()
+
+    def paces(self) -> dict[str, float]:
+        """The learned per-operation rates (requests/s), for metrics and benchmarks."""
+        with self._lock:
+            return {k: p.rate for k, p in self._paces.items()}
+
+
+class Pace:
+    """One operation's learned rate: requests are spaced 1/rate apart (no burst).
+
+    AIMD, as TCP does with a shared link: it starts from the rate the operation was being sent at,
+    each throttle halves the rate (once per second at most: the answers to requests already in
+    flight say the same thing), each success adds `STEP` requests/s; at `ceiling` (the account
+    rate) the pace is no longer needed."""
+
+    MIN_RATE = 0.05  # never slower than one request every 20 s
+    FLOOR_SHARE = 40.0  # nor slower than 1/40 of the account rate: throttles that are not about
+    # the rate (a fault drill's random ones) must not starve an operation
+    STEP = 0.02
+    UNLIMITED_START = 10.0  # first pace when the account budget itself is unlimited
+
+    def __init__(self, ceiling: float, *, start: float | None = None,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._sleep = sleep
+        self.ceiling = ceiling
+        self.floor = min(ceiling, max(self.MIN_RATE, ceiling / self.FLOOR_SHARE))
+        self.rate = max(self.floor, min(ceiling, start if start is not None else ceiling))
+        self._next = clock()
+        self._last_cut = float("-inf")
+        self.throttles = 0
+
+    def throttled(self) -> None:
+        with self._lock:
+            self.throttles += 1
+            now = self._clock()
+            if now - self._last_cut >= 1.0:
+                self.rate = max(self.floor, self.rate / 2)
+                self._last_cut = now
+                self._next = max(self._next, now + 1.0 / self.rate)
+
+    def succeeded(self) -> bool:
+        """Raise the rate a step; True once it is back at the ceiling (drop the pace)."""
+        with self._lock:
+            self.rate = min(self.ceiling, self.rate + self.STEP)
+            return self.rate >= self.ceiling
+
+    def acquire(self) -> float:
+        """Wait for this operation's next slot; returns the seconds waited."""
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._next)
+            self._next = slot + 1.0 / self.rate
+        wait = slot - now
+        if wait > 0:
+            self._sleep(wait)
+        return max(0.0, wait)
 
 
 def rate_from_env() -> tuple[float, float | None]:

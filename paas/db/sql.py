@@ -9,6 +9,7 @@ parameterised SQL through `Db`; workers get their connections from a pooled SQLA
 from __future__ import annotations
 
 import json
+import sys
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -84,9 +85,30 @@ class Db:
         self.conn.close()
 
 
+def import_psycopg2() -> Any:
+    """psycopg2, without the ~10 ms of Python's `ssl` module when nothing has loaded it yet.
+
+    psycopg2's C module imports `ssl` only so that Python's OpenSSL locking callbacks are set
+    before libpq's (psycopg2 ``libcrypto_threads_init``); when that import fails it falls back to
+    libpq's own OpenSSL set-up, its documented path for a Python built without ssl. With
+    OpenSSL >= 1.1 (psycopg2-binary bundles 3.x) those callbacks are no-ops, so the fallback
+    costs nothing, and TLS connections to the database work the same (libpq does TLS itself).
+    A process that already imported `ssl` (a worker, through boto3) keeps the normal path."""
+    if "psycopg2" in sys.modules or "ssl" in sys.modules:
+        import psycopg2
+
+        return psycopg2
+    sys.modules["ssl"] = None  # type: ignore[assignment]  # `import ssl` raises ImportError
+    try:
+        import psycopg2
+    finally:
+        del sys.modules["ssl"]  # later imports of ssl load it normally
+    return psycopg2
+
+
 def connect(url: str, application_name: str = "paas") -> Db:
     """Open a connection, turning any failure into one line that names the URL sans password."""
-    import psycopg2
+    psycopg2 = import_psycopg2()
 
     from paas.db.url import redact, to_libpq
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import re
 
+from paas.domain.lazyre import lazy
+
 # The password runs to the *last* '@' of the authority: an unencoded '@' inside it must not
 # leave its tail on screen.
-_PASSWORD_RE = re.compile(r"^(?P<head>[a-z0-9+.-]+://[^:/@?#]*):(?P<pw>[^?#]*)@")
+_PASSWORD_RE = lazy(r"^(?P<head>[a-z0-9+.-]+://[^:/@?#]*):(?P<pw>[^?#]*)@")
 
 
 def redact(url: str) -> str:

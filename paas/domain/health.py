@@ -26,13 +26,14 @@ from dataclasses import dataclass
 from paas.domain import limits
 from paas.domain.errors import UserError
 from paas.domain.validate import show
+from paas.domain.lazyre import lazy
 
 # RFC 3986 path characters (unreserved, sub-delims, ':', '@', '/', '%'), plus a query string
 # (ELBv2 accepts "/path?query"); no spaces, no controls, ASCII only.
 PATH_PATTERN = r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$"
-_PATH_RE = re.compile(PATH_PATTERN[1:-1], re.ASCII)
+_PATH_RE = lazy(PATH_PATTERN[1:-1], re.ASCII)
 CODES_PATTERN = r"^[0-9]{3}(-[0-9]{3})?(,[0-9]{3}(-[0-9]{3})?)*$"
-_CODES_RE = re.compile(CODES_PATTERN[1:-1], re.ASCII)
+_CODES_RE = lazy(CODES_PATTERN[1:-1], re.ASCII)
 
 
 @dataclass(frozen=True)

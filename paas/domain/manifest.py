@@ -38,7 +38,6 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from paas.domain import health, limits, routing
-from paas.domain import manifest_keys as mk
 from paas.domain import validate as v
 from paas.domain.errors import UserError
 from paas.domain.health import HealthCheck
@@ -46,6 +45,14 @@ from paas.domain.pipeline import PipelineSpec, StageSpec
 from paas.domain.pipeline import check as check_pipeline
 from paas.domain.pipeline import parse_tag_pattern
 from paas.domain.routing import Routing
+
+
+def _keys():
+    """The paas.toml key table, imported only to parse a paas.toml: `paas deploy` without one never
+    pays for building it (see bench/cli_latency.py)."""
+    from paas.domain import manifest_keys
+
+    return manifest_keys
 
 __all__ = ["DEFAULT_STEPS", "HealthCheck", "JobSpec", "Manifest", "ProcessSpec", "ReleasePhase", "Routing",
            "StrategyDefaults", "decode_manifest", "default_manifest", "manifest_for_app", "parse_manifest",
@@ -266,6 +273,7 @@ def _load(text: str, source: str) -> dict:
 
 
 def _process(pname: str, raw: Any) -> ProcessSpec:
+    mk = _keys()
     v.name(pname, "process name")
     where = f"processes.{pname}"
     raw = mk.read(raw, mk.PROCESS, f"[{where}]")
@@ -295,6 +303,7 @@ def _process(pname: str, raw: Any) -> ProcessSpec:
 
 
 def _routing(raw: dict, where: str) -> Routing:
+    mk = _keys()
     paths = mk.get(raw, "paths", mk.ROUTING, where)
     host = mk.get(raw, "host", mk.ROUTING, where)
     return routing.check(Routing(tuple(paths), host), where)
@@ -316,6 +325,7 @@ def _pipeline(raw: Any) -> PipelineSpec:
 
 
 def parse_manifest(text: str, source: str = "paas.toml") -> Manifest:
+    mk = _keys()
     data = mk.read(_load(text, source), mk.TOP, "[top]")
     get = lambda key: mk.get(data, key, mk.TOP, "")  # noqa: E731
     declared_type = get("type") if "type" in data else None

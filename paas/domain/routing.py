@@ -27,12 +27,13 @@ from typing import Iterable, Sequence
 from paas.domain import limits
 from paas.domain.errors import Conflict, UserError
 from paas.domain.validate import show
+from paas.domain.lazyre import lazy
 
 PATH_PATTERN = r"""^/[A-Za-z0-9_.$/~"'@:+&*?-]{0,127}$"""
 HOST_PATTERN = r"^(?:[A-Za-z0-9*?-]+\.)+[A-Za-z]+$"  # non-empty labels, letters after the last '.'
 
-_PATH_RE = re.compile(PATH_PATTERN[1:-1], re.ASCII)
-_HOST_RE = re.compile(HOST_PATTERN[1:-1], re.ASCII)
+_PATH_RE = lazy(PATH_PATTERN[1:-1], re.ASCII)
+_HOST_RE = lazy(HOST_PATTERN[1:-1], re.ASCII)
 CATCH_ALL = "/*"
 
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import re
-
 from paas.domain.errors import UserError
+from paas.domain.lazyre import lazy
 
 # Characters that forge or garble a line of terminal output or a log record: C0 and C1 controls
 # (newline, ESC of ANSI sequences, BEL, NUL), line/paragraph separators, bidi overrides, and
 # lone surrogates (undecodable bytes from argv, which no database or AWS API can store).
-CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-SURROGATE_RE = re.compile("[\ud800-\udfff]")
+CONTROL_RE = lazy("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+SURROGATE_RE = lazy("[\ud800-\udfff]")
 
 
 def show(value: object, width: int = 60) -> str:

@@ -13,12 +13,13 @@ from paas.domain import limits
 from paas.domain.errors import UserError
 from paas.domain.image import ImageRef, image_ref  # noqa: F401  (re-exported: v.image_ref)
 from paas.domain.text import CONTROL_RE, SURROGATE_RE, line, show  # noqa: F401  (re-exported)
+from paas.domain.lazyre import lazy
 
 # Every pattern is ASCII-only (re.ASCII, explicit classes): \w and \d would otherwise accept
 # 'ü' or '٣', which AWS, Docker and Postgres' checks do not.
-NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,29}", re.ASCII)
-ENV_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
-SECRET_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}", re.ASCII)
+NAME_RE = lazy(r"[a-z][a-z0-9-]{0,29}", re.ASCII)
+ENV_KEY_RE = lazy(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
+SECRET_NAME_RE = lazy(r"[A-Za-z_][A-Za-z0-9_]{0,127}", re.ASCII)
 _SURROGATE_RE = SURROGATE_RE
 
 APP_TYPES = ("web", "worker", "batch")
@@ -130,10 +131,10 @@ def fargate_size(cpu: object, memory: object) -> tuple[int, int]:
 
 # --- durations and key=value pairs -------------------------------------------------------
 
-_DURATION_RE = re.compile(r"([0-9]{1,9}) *(s|m|h|d|w)", re.ASCII)
+_DURATION_RE = lazy(r"([0-9]{1,9}) *(s|m|h|d|w)", re.ASCII)
 # ASCII digits only, and few of them: str.isdigit() accepts '²' (which int() rejects) and int()
 # refuses strings of more than 4300 digits; neither may escape as anything but a UserError.
-UINT_RE = _UINT_RE = re.compile(r"[0-9]{1,9}", re.ASCII)
+UINT_RE = _UINT_RE = lazy(r"[0-9]{1,9}", re.ASCII)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 

@@ -68,7 +68,9 @@ class Worker:
 
     def __post_init__(self) -> None:
         check_metric_period(self.policy.metric_period)
-        self.engine = make_engine(self.url, pool_size=self.concurrency + 3)
+        # One name per worker process (host:pid), so pg_stat_activity shows who holds which sessions.
+        self.engine = make_engine(self.url, pool_size=self.concurrency + 3,
+                                  application_name=f"paas-worker {self.owner}"[:63])
         self.stopping = threading.Event()
         self.wake = threading.Condition()
         self.inflight: dict[str, tuple[queue.Claim, Lease]] = {}
@@ -94,7 +96,8 @@ class Worker:
         delay = 0.5
         while not self.stopping.is_set():
             try:
-                conn = psycopg2.connect(to_libpq(self.url), connect_timeout=5, application_name="paas-listen")
+                conn = psycopg2.connect(to_libpq(self.url), connect_timeout=5,
+                                        application_name=f"paas-listen {self.owner}"[:63])
                 conn.autocommit = True
                 conn.cursor().execute(f"LISTEN {queue.CHANNEL}")
                 conn.cursor().execute(f"LISTEN {pipeline_db.CHANNEL}")
