@@ -45,6 +45,7 @@ ACTOR = "paas-pipeline"
 LOG_LINES = 10
 IDLE_RECHECK = 60.0  # seconds between passes of a pipeline with nothing to wait for (resync is separate)
 CHECK_POLL = 1.0  # seconds between looks at a running check
+MISSING_GRACE = 60.0  # seconds a just-started check task may be unknown to DescribeTasks
 
 
 # --- consuming push events -----------------------------------------------------------------------
@@ -243,11 +244,8 @@ def start_check(db: Db, state: PipelineState, p: PushState, env: Any, driver: Dr
         pdb.fence(db, state.app_id, owner)
         check_id, created = pdb.insert_check(db, p.id, state.app_id, env.id, p.digest, command)
         vars_, secrets = pdb.config_vars(db, state.app_id, env.id)
-    row = None
-    with db.transaction():
-        row = pdb.check_row(db, p.id)
-    if row is not None and row.task_arn:
-        return
+        if pdb.check_row(db, p.id).task_arn:  # an earlier attempt got as far as its task
+            return
     stack = driver.describe_stack(stack_name(state.app, env.name))
     outputs = stack.outputs if stack else {}
     tags = {"paas:app": state.app, "paas:env": env.name, "paas:process": "pipeline-check"}
@@ -280,10 +278,12 @@ def _observe_checks(db: Db, state: PipelineState, env: Any, driver: Driver, owne
     found = driver.task_states(env.cluster, list(running))
     changed = False
     for arn, t in found.items():
-        if not (t.stopped or t.last_status == "MISSING"):
-            continue
         p = running[arn]
         c = p.check
+        if t.last_status == "MISSING" and _since(c.started_at or c.created_at) < MISSING_GRACE:
+            continue  # ECS is eventually consistent: a task just started may not be listed yet
+        if not (t.stopped or t.last_status == "MISSING"):
+            continue
         tail: list[str] = []
         if t.stopped and t.container:
             stack = driver.describe_stack(stack_name(state.app, env.name))

@@ -295,11 +295,11 @@ def test_a_check_past_its_timeout_is_stopped_and_fails(stack, pipeline):
     toml.write_text(toml.read_text().replace('test_timeout = "30s"', 'test_timeout = "2s"'))
     assert stack.paas("pipeline", "set", app, "--manifest", str(toml)).code == 0
     pushed = push(stack, app, "main-9", profile="hanging-tests")
-    row = ended(stack, app, pushed["digest"], timeout=30)
+    row = ended(stack, app, pushed["digest"])
     assert (row.state, row.end_reason) == ("failed", "integration tests timed out after 2s")
     [check] = _sql(stack, "SELECT * FROM image_checks WHERE digest = %(d)s", d=pushed["digest"])
     assert (check.state, check.stop_code) == ("failed", "Timeout") and check.task_arn
     ecs = stack.client("ecs")
     wait_for("the check's task stopped", lambda: ecs.describe_tasks(cluster="paas-staging", tasks=[check.task_arn])[
-        "tasks"][0]["lastStatus"] == "STOPPED", 20)
+        "tasks"][0]["lastStatus"] == "STOPPED", 60)
     assert _sql(stack, "SELECT * FROM promotions") == []
