@@ -193,6 +193,8 @@ def test_a_push_whose_tests_fail_is_never_deployed(stack, pipeline):
     assert live(stack, app) == {"staging": (1, f"registry.example.com/{app}:base")}
     doc = stack.paas("pipeline", app, "--json").json()
     assert doc["last_failure"]["tag"] == "main-7" and "exit 1" in doc["last_failure"]["reason"]
+    shown = stack.paas("pipeline", app).out
+    assert "last failure: main-7: integration tests failed (exit 1)" in shown and "| 1 failed, 41 passed" in shown
     # a tag the pipeline does not watch is not even recorded
     other = push(stack, app, "feature-x")
     wait_for("the other push's message consumed", lambda: stack.workers[0][0].consumers and all(
