@@ -32,7 +32,7 @@ from paas.db import notifications
 from paas.db import pipeline as pdb
 from paas.db.sql import Db
 from paas.domain import names
-from paas.domain.errors import PaasError
+from paas.domain.errors import PaasError, UserError
 from paas.domain.pipeline import PipelineState, PushState
 from paas.domain.specs import TaskDefSpec, TaskRunSpec, stack_name
 from paas.planner import pipeline as plan_
@@ -370,6 +370,18 @@ def promote(db: Db, state: PipelineState, a: plan_.Promote, owner: str) -> int:
             "soak_seconds": state.spec.stages[a.stage - 1].soak_seconds},
         "approver": a.approver, "tag": p.tag, "digest": p.digest,
     }
+    try:
+        return _promote(db, state, a, owner, p, stage, evidence)
+    except UserError as e:  # refused as `paas deploy` would refuse it (not a busy lock): it will not pass later
+        with db.transaction():
+            pdb.fence(db, state.app_id, owner)
+            pdb.end_push(db, p.id, "failed", f"promotion to {stage.environment} refused: {e}")
+        log.warning("promotion refused", extra=kv(app=state.app, push=p.id, error=str(e)))
+        return 0
+
+
+def _promote(db: Db, state: PipelineState, a: plan_.Promote, owner: str, p: PushState, stage: Any,
+             evidence: dict) -> int:
     with db.transaction():
         pdb.fence(db, state.app_id, owner)
         upstream_env = state.stage_environment_ids[a.stage - 1] if a.stage > 0 else None
