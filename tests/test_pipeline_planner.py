@@ -174,3 +174,9 @@ def test_a_pipeline_is_declared_shown_and_approved_from_the_cli(paas, staging, d
     r = paas("approve", "checkout", "--env", "production", "v1\x1b[2J")
     assert r.code == 2 and len(r.err.strip().splitlines()) == 1
     assert paas("pipeline", "nosuchapp").code != 0
+
+
+def test_a_check_whose_task_never_started_is_started_again():
+    c = CheckState(id=1, state="running", environment_id=STAGING, created_at=T0, task_arn=None)
+    p = pl.plan(state(push(1, c)), T0 + timedelta(seconds=5))
+    assert p.actions == [pl.StartCheck(1)]

@@ -68,7 +68,17 @@ def show(app, as_json):
     print_table(["stage", "release", "tag", "waiting"], rows)
     f = out["last_failure"]
     if f:
-        click.echo(f"last failure: {f['tag'] or f['digest']}: {f['reason']} ({f['at']})")
+        from paas.cli.common import fmt
+
+        click.echo(f"last failure: {f['tag'] or f['digest']}: {f['reason']} ({fmt(_dt(f['at']))})")
+        for line in f["log_tail"][-3:]:
+            click.echo(f"  | {v.CONTROL_RE.sub('?', line)}")
+
+
+def _dt(iso: str | None):
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso) if iso else None
 
 
 @pipeline.command("set")

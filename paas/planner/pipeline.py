@@ -3,7 +3,8 @@
 1. A newer active push supersedes an older one waiting for the same stage or an earlier one:
    the older ends `superseded` (a check still running is stopped). One whose deployment is in
    flight is superseded by the newer promotion's deployment (as any newer deploy does).
-2. A push without a check gets one (its integration tests). A check running past the
+2. A push without a check gets one (its integration tests); a check whose task did not start
+   (RunTask failed) is started again, idempotently. A check running past the
    pipeline's test timeout fails. A failed check ends the push `failed`: nothing is deployed.
 3. A push whose check passed is promoted into the first stage. It is promoted into stage k+1
    only once its release in stage k succeeded, is still live there, became known-good, and has
@@ -115,6 +116,11 @@ def _push(s: PipelineState, p: PushState, now: datetime, out: Plan) -> None:
         deadline = c.created_at + timedelta(seconds=spec.test_timeout_seconds)
         if now >= deadline:
             out.actions.append(CheckTimedOut(p.id, f"integration tests timed out after {spec.test_timeout_seconds:g}s"))
+            return
+        if c.task_arn is None:  # RunTask failed or its answer was lost: start again (idempotent by startedBy)
+            out.actions.append(StartCheck(p.id))
+            out.waits[p.id] = "checks starting"
+            out.wake(deadline)
             return
         out.waits[p.id] = f"checks running (since {_t(c.created_at)})"
         out.wake(deadline)

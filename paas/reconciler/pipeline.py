@@ -32,7 +32,7 @@ from paas.db import notifications
 from paas.db import pipeline as pdb
 from paas.db.sql import Db
 from paas.domain import names
-from paas.domain.errors import PaasError
+from paas.domain.errors import PaasError, UserError
 from paas.domain.pipeline import PipelineState, PushState
 from paas.domain.specs import TaskDefSpec, TaskRunSpec, stack_name
 from paas.planner import pipeline as plan_
@@ -45,6 +45,7 @@ ACTOR = "paas-pipeline"
 LOG_LINES = 10
 IDLE_RECHECK = 60.0  # seconds between passes of a pipeline with nothing to wait for (resync is separate)
 CHECK_POLL = 1.0  # seconds between looks at a running check
+MISSING_GRACE = 60.0  # seconds a just-started check task may be unknown to DescribeTasks
 
 
 # --- consuming push events -----------------------------------------------------------------------
@@ -243,11 +244,8 @@ def start_check(db: Db, state: PipelineState, p: PushState, env: Any, driver: Dr
         pdb.fence(db, state.app_id, owner)
         check_id, created = pdb.insert_check(db, p.id, state.app_id, env.id, p.digest, command)
         vars_, secrets = pdb.config_vars(db, state.app_id, env.id)
-    row = None
-    with db.transaction():
-        row = pdb.check_row(db, p.id)
-    if row is not None and row.task_arn:
-        return
+        if pdb.check_row(db, p.id).task_arn:  # an earlier attempt got as far as its task
+            return
     stack = driver.describe_stack(stack_name(state.app, env.name))
     outputs = stack.outputs if stack else {}
     tags = {"paas:app": state.app, "paas:env": env.name, "paas:process": "pipeline-check"}
@@ -280,10 +278,12 @@ def _observe_checks(db: Db, state: PipelineState, env: Any, driver: Driver, owne
     found = driver.task_states(env.cluster, list(running))
     changed = False
     for arn, t in found.items():
-        if not (t.stopped or t.last_status == "MISSING"):
-            continue
         p = running[arn]
         c = p.check
+        if t.last_status == "MISSING" and _since(c.started_at or c.created_at) < MISSING_GRACE:
+            continue  # ECS is eventually consistent: a task just started may not be listed yet
+        if not (t.stopped or t.last_status == "MISSING"):
+            continue
         tail: list[str] = []
         if t.stopped and t.container:
             stack = driver.describe_stack(stack_name(state.app, env.name))
@@ -370,6 +370,18 @@ def promote(db: Db, state: PipelineState, a: plan_.Promote, owner: str) -> int:
             "soak_seconds": state.spec.stages[a.stage - 1].soak_seconds},
         "approver": a.approver, "tag": p.tag, "digest": p.digest,
     }
+    try:
+        return _promote(db, state, a, owner, p, stage, evidence)
+    except UserError as e:  # refused as `paas deploy` would refuse it (not a busy lock): it will not pass later
+        with db.transaction():
+            pdb.fence(db, state.app_id, owner)
+            pdb.end_push(db, p.id, "failed", f"promotion to {stage.environment} refused: {e}")
+        log.warning("promotion refused", extra=kv(app=state.app, push=p.id, error=str(e)))
+        return 0
+
+
+def _promote(db: Db, state: PipelineState, a: plan_.Promote, owner: str, p: PushState, stage: Any,
+             evidence: dict) -> int:
     with db.transaction():
         pdb.fence(db, state.app_id, owner)
         upstream_env = state.stage_environment_ids[a.stage - 1] if a.stage > 0 else None

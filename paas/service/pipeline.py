@@ -92,7 +92,9 @@ def show(db: Db, app_name: str, now: datetime | None = None) -> dict[str, Any]:
         "pushes": [_push_json(x, p.waits.get(x.id)) for x in reversed(st.pushes)],
         "last_failure": None if last_failure is None else {
             "push_id": last_failure.id, "tag": last_failure.tag, "digest": last_failure.digest,
-            "reason": last_failure.end_reason, "at": _iso(last_failure.ended_at)},
+            "reason": last_failure.end_reason, "at": _iso(last_failure.ended_at),
+            "log_tail": list(last_failure.check.log_tail) if last_failure.check and
+            last_failure.check.state == "failed" else []},
     }
 
 

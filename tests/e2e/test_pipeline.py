@@ -193,6 +193,8 @@ def test_a_push_whose_tests_fail_is_never_deployed(stack, pipeline):
     assert live(stack, app) == {"staging": (1, f"registry.example.com/{app}:base")}
     doc = stack.paas("pipeline", app, "--json").json()
     assert doc["last_failure"]["tag"] == "main-7" and "exit 1" in doc["last_failure"]["reason"]
+    shown = stack.paas("pipeline", app).out
+    assert "last failure: main-7: integration tests failed (exit 1)" in shown and "| 1 failed, 41 passed" in shown
     # a tag the pipeline does not watch is not even recorded
     other = push(stack, app, "feature-x")
     wait_for("the other push's message consumed", lambda: stack.workers[0][0].consumers and all(
@@ -295,11 +297,11 @@ def test_a_check_past_its_timeout_is_stopped_and_fails(stack, pipeline):
     toml.write_text(toml.read_text().replace('test_timeout = "30s"', 'test_timeout = "2s"'))
     assert stack.paas("pipeline", "set", app, "--manifest", str(toml)).code == 0
     pushed = push(stack, app, "main-9", profile="hanging-tests")
-    row = ended(stack, app, pushed["digest"], timeout=30)
+    row = ended(stack, app, pushed["digest"])
     assert (row.state, row.end_reason) == ("failed", "integration tests timed out after 2s")
     [check] = _sql(stack, "SELECT * FROM image_checks WHERE digest = %(d)s", d=pushed["digest"])
     assert (check.state, check.stop_code) == ("failed", "Timeout") and check.task_arn
     ecs = stack.client("ecs")
     wait_for("the check's task stopped", lambda: ecs.describe_tasks(cluster="paas-staging", tasks=[check.task_arn])[
-        "tasks"][0]["lastStatus"] == "STOPPED", 20)
+        "tasks"][0]["lastStatus"] == "STOPPED", 60)
     assert _sql(stack, "SELECT * FROM promotions") == []
