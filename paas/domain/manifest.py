@@ -310,6 +310,7 @@ def _routing(raw: dict, where: str) -> Routing:
 
 
 def _pipeline(raw: Any) -> PipelineSpec:
+    mk = _keys()
     p = mk.read(raw, mk.PIPELINE, "[pipeline]")
     pget = lambda key: mk.get(p, key, mk.PIPELINE, "pipeline")  # noqa: E731
     stages = []
