@@ -178,11 +178,23 @@ def test_a_push_goes_to_production_on_its_own(stack, pipeline):
 
 
 def test_a_push_whose_tests_fail_is_never_deployed(stack, pipeline):
+    from tests.receiver import Receiver
+
     app = pipeline
     baseline(stack, app, envs=("staging",))
-    pushed = push(stack, app, "main-7", profile="failing-tests")
-    row = ended(stack, app, pushed["digest"])
-    assert (row.state, row.end_reason) == ("failed", "integration tests failed (exit 1)")
+    rx = Receiver()
+    try:
+        r = stack.paas("notify", "add", app, rx.url, "--events", "pipeline_started,check_failed", "--json")
+        assert r.code == 0, r.err
+        pushed = push(stack, app, "main-7", profile="failing-tests")
+        row = ended(stack, app, pushed["digest"])
+        assert (row.state, row.end_reason) == ("failed", "integration tests failed (exit 1)")
+        # the push and its failed check are announced, in that order, from the pipeline's own transactions
+        got = [g.json() for g in rx.wait_for(2, timeout=60)]
+        assert [g["event"] for g in got] == ["pipeline_started", "check_failed"], got
+        assert got[1]["app"] == app and "exit 1" in (got[1]["reason"] or ""), got[1]
+    finally:
+        rx.stop()
     [check] = _sql(stack, "SELECT * FROM image_checks WHERE digest = %(d)s", d=pushed["digest"])
     assert (check.state, check.exit_code, check.stop_code) == ("failed", 1, "EssentialContainerExited")
     assert check.log_tail[-2:] == ["FAILED tests/test_basket.py::test_total - AssertionError: 10 != 12",
