@@ -35,16 +35,16 @@ processes (`Manifest.task_process`): the one named, else ``web``, else the first
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from paas.domain import health, limits, routing
 from paas.domain import validate as v
 from paas.domain.errors import UserError
 from paas.domain.health import HealthCheck
-from paas.domain.pipeline import PipelineSpec, StageSpec
-from paas.domain.pipeline import check as check_pipeline
-from paas.domain.pipeline import parse_tag_pattern
 from paas.domain.routing import Routing
+
+if TYPE_CHECKING:
+    from paas.domain.pipeline import PipelineSpec
 
 
 def _keys():
@@ -310,6 +310,10 @@ def _routing(raw: dict, where: str) -> Routing:
 
 
 def _pipeline(raw: Any) -> PipelineSpec:
+    # imported here: [pipeline] is rare and its six record types cost ≈ 3 ms at import (bench/cli_latency)
+    from paas.domain.pipeline import PipelineSpec, StageSpec, parse_tag_pattern
+    from paas.domain.pipeline import check as check_pipeline
+
     mk = _keys()
     p = mk.read(raw, mk.PIPELINE, "[pipeline]")
     pget = lambda key: mk.get(p, key, mk.PIPELINE, "pipeline")  # noqa: E731

@@ -17,7 +17,6 @@ The rules, each stated once here and enforced by the storage layer's queries:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from paas.db import catalog, requests
@@ -30,16 +29,34 @@ from paas.domain.urls import web_urls
 from paas.service.catalog import require_app_env
 
 
-@dataclass
 class Requested:
-    deployment_id: int
-    release_version: int
-    app: str
-    environment: str
-    strategy: str
-    superseded: list[int] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    urls: dict[str, str] = field(default_factory=dict)  # web process → where it answers
+    """What a request recorded. A plain class, not a dataclass: it is built on every `paas deploy`,
+    where compiling a dataclass's methods at import is measurable (bench/cli_latency)."""
+
+    __slots__ = ("deployment_id", "release_version", "app", "environment", "strategy", "superseded", "notes",
+                 "urls")
+
+    def __init__(self, deployment_id: int, release_version: int, app: str, environment: str, strategy: str,
+                 superseded: list[int] | None = None, notes: list[str] | None = None,
+                 urls: dict[str, str] | None = None) -> None:
+        self.deployment_id = deployment_id
+        self.release_version = release_version
+        self.app = app
+        self.environment = environment
+        self.strategy = strategy
+        self.superseded = [] if superseded is None else superseded
+        self.notes = [] if notes is None else notes
+        self.urls = {} if urls is None else urls  # web process → where it answers
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return self.to_json() == other.to_json()  # type: ignore[attr-defined]
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  (mutable, as the dataclass it replaces)
+
+    def __repr__(self) -> str:
+        return f"Requested({', '.join(f'{k}={v!r}' for k, v in self.to_json().items())})"
 
     def to_json(self) -> dict[str, Any]:
         return {
