@@ -3,54 +3,27 @@
 Each record names the columns it carries; `of(Record, row)` builds one from a result row and
 fails loudly when a statement forgot a column, so a query and its record cannot drift apart.
 
-They behave as frozen dataclasses do (keyword or positional construction, equality and hash by
-value within one class, a repr naming every field, FrozenInstanceError on assignment) but are
-written out as plain classes with __slots__: `@dataclass` compiles six methods per class at
-import, ≈ 0.5 ms each record on every `paas deploy` (bench/cli_latency); these are compiled once
-into the bytecode cache.
+They are `paas.domain.frozen.Frozen` classes, not dataclasses: they are built on every
+`paas deploy`, where compiling a dataclass's methods at import is measurable.
 """
 
 from __future__ import annotations
 
-from dataclasses import FrozenInstanceError
 from datetime import datetime
 from functools import cache
 from typing import Any, Mapping, TypeVar
 
+from paas.domain.frozen import Frozen, setfield
+
 T = TypeVar("T")
 
-_set = object.__setattr__
-
-
-class Record:
-    """Base of the records below: frozen, compared and hashed by the fields in `__slots__`."""
-
-    __slots__ = ()
-
-    def _values(self) -> tuple:
-        return tuple(getattr(self, n) for n in self.__slots__)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is self.__class__:
-            return self._values() == other._values()  # type: ignore[attr-defined]
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        return f"{self.__class__.__qualname__}({', '.join(f'{n}={getattr(self, n)!r}' for n in self.__slots__)})"
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise FrozenInstanceError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise FrozenInstanceError(f"cannot delete field {name!r}")
+_set = setfield
+Record = Frozen  # the records' base, for isinstance checks
 
 
 @cache
 def _names(cls: type) -> tuple[str, ...]:
-    if issubclass(cls, Record):
+    if issubclass(cls, Frozen):
         return cls.__slots__
     from dataclasses import fields
 
@@ -72,7 +45,7 @@ def _convert(value: Any) -> Any:
     return value
 
 
-class AppRecord(Record):
+class AppRecord(Frozen):
     """A row of `apps`."""
 
     __slots__ = ("id", "name", "app_type", "team", "gc_policy", "created_at")
@@ -93,7 +66,7 @@ class AppRecord(Record):
         _set(self, "created_at", created_at)
 
 
-class EnvironmentRecord(Record):
+class EnvironmentRecord(Frozen):
     """A row of `environments` (the columns every use needs; resync bookkeeping left out)."""
 
     __slots__ = ("id", "name", "region", "cluster", "listener_arn", "vpc_id", "subnets", "security_groups",
@@ -133,7 +106,7 @@ class EnvironmentRecord(Record):
         _set(self, "created_at", created_at)
 
 
-class ProcessRecord(Record):
+class ProcessRecord(Frozen):
     """A process type the app declared most recently (`processes`)."""
 
     __slots__ = ("name", "command", "port", "health_check_path")
@@ -149,7 +122,7 @@ class ProcessRecord(Record):
         _set(self, "health_check_path", health_check_path)
 
 
-class ConfigRecord(Record):
+class ConfigRecord(Frozen):
     """A config version: env vars and secret references (never secret values)."""
 
     __slots__ = ("id", "version", "vars", "secrets", "actor", "created_at")
@@ -169,7 +142,7 @@ class ConfigRecord(Record):
         _set(self, "created_at", created_at)
 
 
-class ReleaseRecord(Record):
+class ReleaseRecord(Frozen):
     """A release with its image reference resolved (what requests and the reconciler build on)."""
 
     __slots__ = ("id", "version", "kind", "image", "image_id", "digest", "config_version_id", "formation",
@@ -202,7 +175,7 @@ class ReleaseRecord(Record):
         _set(self, "known_good_at", known_good_at)
 
 
-class BaseRelease(Record):
+class BaseRelease(Frozen):
     """The release a config, secret or scale request builds on, and how it stands."""
 
     __slots__ = ("release", "deployment_id", "deployment_state", "strategy")
