@@ -8,10 +8,10 @@ consecutive, and then reads what it builds on: the newest release that is live o
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from paas.db import queue
-from paas.db.records import BaseRelease, ConfigRecord, ReleaseRecord, maybe, of
+from paas.db.records import BaseRelease, ConfigRecord, ProcessRecord, ReleaseRecord, maybe, of
 from paas.db.sql import Db, jsonb
 from paas.domain.errors import Busy
 
@@ -179,10 +179,18 @@ def insert_config(db: Db, app_id: int, env_id: int, vars_: dict[str, str], secre
 
 def insert_release(db: Db, app_id: int, env_id: int, *, kind: str, image: str, repository: str,
                    tag: str | None, digest: str | None, config_version_id: int, formation: dict,
-                   manifest: dict, copied_from_id: int | None, actor: str, message: str | None) -> tuple[int, int]:
-    """(release id, version); the caller holds the queue-row lock, so the version cannot race."""
+                   manifest: dict, copied_from_id: int | None, actor: str, message: str | None,
+                   processes: Sequence[ProcessRecord] | None = None) -> tuple[int, int]:
+    """(release id, version); the caller holds the queue-row lock, so the version cannot race.
+
+    `processes`: also record them as the app's declared process types (`catalog.upsert_processes`),
+    first, in the same round trip (two statements in one query string)."""
+    from paas.db import catalog
+
+    upsert, extra = ("", {}) if processes is None else (catalog.UPSERT_PROCESSES_SQL + ";",
+                                                         catalog.process_params(processes))
     row = db.one(
-        """
+        upsert + """
         WITH img AS (
             INSERT INTO images (reference, repository, tag, digest) VALUES (%(ref)s, %(repo)s, %(tag)s, %(dig)s)
             ON CONFLICT (reference) DO UPDATE SET reference = EXCLUDED.reference
@@ -196,7 +204,7 @@ def insert_release(db: Db, app_id: int, env_id: int, *, kind: str, image: str, r
         RETURNING id, version
         """,
         a=app_id, e=env_id, k=kind, ref=image, repo=repository, tag=tag, dig=digest, cv=config_version_id,
-        f=jsonb(formation), m=jsonb(manifest), cf=copied_from_id, actor=actor, msg=message,
+        f=jsonb(formation), m=jsonb(manifest), cf=copied_from_id, actor=actor, msg=message, **extra,
     )
     return row.id, row.version
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from paas.db import catalog, requests
+from paas.db import requests
 from paas.db.records import AppRecord, BaseRelease, EnvironmentRecord, ProcessRecord, ReleaseRecord
 from paas.db.sql import Db
 from paas.domain import validate as v
@@ -81,8 +81,8 @@ def _create(db: Db, app: AppRecord, env: EnvironmentRecord, *, kind: str, image:
             config_version_id: int, formation: dict[str, Any], manifest: Manifest, strategy: str, actor: str,
             message: str | None, copied_from_id: int | None = None, canary_steps: list[int] | None = None,
             pause_at: int | None = None, requested: dict[str, Any] | None = None,
-            run_release_phase: bool | None = None) -> Requested:
-    """The one place a release and its deployment are born (two statements: the request path is
+            run_release_phase: bool | None = None, processes: list[ProcessRecord] | None = None) -> Requested:
+    """The one place a release and its deployment are born (two round trips: the request path is
     measured in round trips, bench/cli_latency)."""
     v.message(message)
     v.actor(actor)
@@ -92,7 +92,8 @@ def _create(db: Db, app: AppRecord, env: EnvironmentRecord, *, kind: str, image:
     rel_id, version = requests.insert_release(
         db, app.id, env.id, kind=kind, image=str(image), repository=image.repository, tag=image.tag,
         digest=image.digest, config_version_id=config_version_id, formation=formation,
-        manifest=manifest.to_json(), copied_from_id=copied_from_id, actor=actor, message=message)
+        manifest=manifest.to_json(), copied_from_id=copied_from_id, actor=actor, message=message,
+        processes=processes)
     dep_id, superseded = requests.insert_deployment(
         db, app.id, env.id, rel_id, version, kind=kind, image=str(image), strategy=strategy, actor=actor,
         message=message, canary_steps=canary_steps, pause_at=pause_at, requested=requested,
@@ -132,14 +133,15 @@ def deploy(db: Db, app_name: str, env_name: str | None, image: str, *, actor: st
 
             set_pipeline(db, app.name, pipeline, actor=actor)
     _require_routable(app, env, manifest)
-    catalog.upsert_processes(db, app.id, [ProcessRecord(p.name, p.command, p.port, p.health_check_path)
-                                          for p in manifest.processes.values()])
     return _create(
         db, app, env, kind="deploy", image=ref, config_version_id=_base_config_id(db, app, env, base, actor),
         formation=_formation(manifest, base.release.formation if base else None), manifest=manifest,
         strategy=strategy or manifest.strategy.default, actor=actor, message=message,
         canary_steps=canary_steps, pause_at=pause_at,
         requested={"canary_steps": canary_steps, "pause_at": pause_at} if canary_steps or pause_at else None,
+        # the app's declared process types, upserted in the release's round trip
+        processes=[ProcessRecord(p.name, p.command, p.port, p.health_check_path)
+                   for p in manifest.processes.values()],
     )
 
 
