@@ -82,22 +82,19 @@ def _create(db: Db, app: AppRecord, env: EnvironmentRecord, *, kind: str, image:
             message: str | None, copied_from_id: int | None = None, canary_steps: list[int] | None = None,
             pause_at: int | None = None, requested: dict[str, Any] | None = None,
             run_release_phase: bool | None = None, processes: list[ProcessRecord] | None = None) -> Requested:
-    """The one place a release and its deployment are born (two round trips: the request path is
+    """The one place a release and its deployment are born (one round trip: the request path is
     measured in round trips, bench/cli_latency)."""
     v.message(message)
     v.actor(actor)
     if env.require_message and not (message and message.strip()):
         raise UserError(f"environment {env.name!r} requires a message: add -m \"why\"")
     v.choice(strategy, v.STRATEGIES, "strategy")
-    rel_id, version = requests.insert_release(
+    _rel_id, version, dep_id, superseded = requests.insert_release_and_deployment(
         db, app.id, env.id, kind=kind, image=str(image), repository=image.repository, tag=image.tag,
         digest=image.digest, config_version_id=config_version_id, formation=formation,
-        manifest=manifest.to_json(), copied_from_id=copied_from_id, actor=actor, message=message,
+        manifest=manifest.to_json(), copied_from_id=copied_from_id, strategy=strategy, actor=actor, message=message,
+        canary_steps=canary_steps, pause_at=pause_at, requested=requested, run_release_phase=run_release_phase,
         processes=processes)
-    dep_id, superseded = requests.insert_deployment(
-        db, app.id, env.id, rel_id, version, kind=kind, image=str(image), strategy=strategy, actor=actor,
-        message=message, canary_steps=canary_steps, pause_at=pause_at, requested=requested,
-        run_release_phase=run_release_phase)
     return Requested(dep_id, version, app.name, env.name, strategy, superseded,
                      urls=web_urls(manifest, app.name, env.app_domain))
 
