@@ -18,7 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "db": ("paas.cli.dbcmd", "db"),
     "env": ("paas.cli.catalog", "env"),
     "apps": ("paas.cli.catalog", "apps"),
-    "deploy": ("paas.cli.requests", "deploy"),
+    "deploy": ("paas.cli.deploy", "deploy"),
     "config": ("paas.cli.requests", "config"),
     "scale": ("paas.cli.requests", "scale"),
     "rollback": ("paas.cli.requests", "rollback"),

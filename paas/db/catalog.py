@@ -94,18 +94,23 @@ def processes(db: Db, app_id: int) -> list[ProcessRecord]:
         "SELECT name, command, port, health_check_path FROM processes WHERE app_id = %(a)s ORDER BY name", a=app_id)]
 
 
+UPSERT_PROCESSES_SQL = """
+INSERT INTO processes (app_id, name, command, port, health_check_path)
+SELECT %(a)s, * FROM unnest(%(n)s::text[], %(c)s::text[], %(p)s::int[], %(h)s::text[])
+ON CONFLICT (app_id, name) DO UPDATE
+   SET command = EXCLUDED.command, port = EXCLUDED.port, health_check_path = EXCLUDED.health_check_path
+"""
+
+
+def process_params(procs: Sequence[ProcessRecord]) -> dict:
+    """UPSERT_PROCESSES_SQL's parameters but the app id (%(a)s)."""
+    return {"n": [p.name for p in procs], "c": [p.command for p in procs], "p": [p.port for p in procs],
+            "h": [p.health_check_path for p in procs]}
+
+
 def upsert_processes(db: Db, app_id: int, procs: Sequence[ProcessRecord]) -> None:
     """The process types the app declared most recently (its manifest)."""
-    db.execute(
-        """
-        INSERT INTO processes (app_id, name, command, port, health_check_path)
-        SELECT %(a)s, * FROM unnest(%(n)s::text[], %(c)s::text[], %(p)s::int[], %(h)s::text[])
-        ON CONFLICT (app_id, name) DO UPDATE
-           SET command = EXCLUDED.command, port = EXCLUDED.port, health_check_path = EXCLUDED.health_check_path
-        """,
-        a=app_id, n=[p.name for p in procs], c=[p.command for p in procs], p=[p.port for p in procs],
-        h=[p.health_check_path for p in procs],
-    )
+    db.execute(UPSERT_PROCESSES_SQL, a=app_id, **process_params(procs))
 
 
 def set_gc_policy(db: Db, app_id: int, overrides: dict) -> AppRecord:

@@ -9,23 +9,34 @@ lease was rescued by another can no longer write anything (DESIGN.md §2).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from paas.db.sql import Db
 from paas.domain.errors import LeaseLost
+from paas.domain.frozen import Frozen, setfield
 
 CHANNEL = "paas_work"
 
 
-@dataclass(frozen=True)
-class Claim:
+class Claim(Frozen):
+    """A leased queue row (a plain frozen class: this module is on `paas deploy`'s path)."""
+
+    __slots__ = ("app_id", "environment_id", "token", "enqueued_at", "attempts", "rescued")
     app_id: int
     environment_id: int
     token: int
     enqueued_at: datetime
     attempts: int
     rescued: bool
+
+    def __init__(self, app_id: int, environment_id: int, token: int, enqueued_at: datetime, attempts: int,
+                 rescued: bool) -> None:
+        setfield(self, "app_id", app_id)
+        setfield(self, "environment_id", environment_id)
+        setfield(self, "token", token)
+        setfield(self, "enqueued_at", enqueued_at)
+        setfield(self, "attempts", attempts)
+        setfield(self, "rescued", rescued)
 
     @property
     def key(self) -> str:

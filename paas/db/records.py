@@ -2,20 +2,31 @@
 
 Each record names the columns it carries; `of(Record, row)` builds one from a result row and
 fails loudly when a statement forgot a column, so a query and its record cannot drift apart.
+
+They are `paas.domain.frozen.Frozen` classes, not dataclasses: they are built on every
+`paas deploy`, where compiling a dataclass's methods at import is measurable.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
 from datetime import datetime
 from functools import cache
 from typing import Any, Mapping, TypeVar
 
+from paas.domain.frozen import Frozen, setfield
+
 T = TypeVar("T")
+
+_set = setfield
+Record = Frozen  # the records' base, for isinstance checks
 
 
 @cache
 def _names(cls: type) -> tuple[str, ...]:
+    if issubclass(cls, Frozen):
+        return cls.__slots__
+    from dataclasses import fields
+
     return tuple(f.name for f in fields(cls))
 
 
@@ -34,10 +45,10 @@ def _convert(value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True)
-class AppRecord:
+class AppRecord(Frozen):
     """A row of `apps`."""
 
+    __slots__ = ("id", "name", "app_type", "team", "gc_policy", "created_at")
     id: int
     name: str
     app_type: str
@@ -45,11 +56,21 @@ class AppRecord:
     gc_policy: dict
     created_at: datetime
 
+    def __init__(self, id: int, name: str, app_type: str, team: str | None, gc_policy: dict,
+                 created_at: datetime) -> None:
+        _set(self, "id", id)
+        _set(self, "name", name)
+        _set(self, "app_type", app_type)
+        _set(self, "team", team)
+        _set(self, "gc_policy", gc_policy)
+        _set(self, "created_at", created_at)
 
-@dataclass(frozen=True)
-class EnvironmentRecord:
+
+class EnvironmentRecord(Frozen):
     """A row of `environments` (the columns every use needs; resync bookkeeping left out)."""
 
+    __slots__ = ("id", "name", "region", "cluster", "listener_arn", "vpc_id", "subnets", "security_groups",
+                 "role_arn", "alb_security_group", "assign_public_ip", "app_domain", "require_message", "created_at")
     id: int
     name: str
     region: str
@@ -65,21 +86,46 @@ class EnvironmentRecord:
     require_message: bool
     created_at: datetime
 
+    def __init__(self, id: int, name: str, region: str, cluster: str, listener_arn: str | None,
+                 vpc_id: str | None, subnets: tuple[str, ...], security_groups: tuple[str, ...],
+                 role_arn: str | None, alb_security_group: str | None, assign_public_ip: bool,
+                 app_domain: str | None, require_message: bool, created_at: datetime) -> None:
+        _set(self, "id", id)
+        _set(self, "name", name)
+        _set(self, "region", region)
+        _set(self, "cluster", cluster)
+        _set(self, "listener_arn", listener_arn)
+        _set(self, "vpc_id", vpc_id)
+        _set(self, "subnets", subnets)
+        _set(self, "security_groups", security_groups)
+        _set(self, "role_arn", role_arn)
+        _set(self, "alb_security_group", alb_security_group)
+        _set(self, "assign_public_ip", assign_public_ip)
+        _set(self, "app_domain", app_domain)
+        _set(self, "require_message", require_message)
+        _set(self, "created_at", created_at)
 
-@dataclass(frozen=True)
-class ProcessRecord:
+
+class ProcessRecord(Frozen):
     """A process type the app declared most recently (`processes`)."""
 
+    __slots__ = ("name", "command", "port", "health_check_path")
     name: str
     command: str | None
     port: int | None
     health_check_path: str
 
+    def __init__(self, name: str, command: str | None, port: int | None, health_check_path: str) -> None:
+        _set(self, "name", name)
+        _set(self, "command", command)
+        _set(self, "port", port)
+        _set(self, "health_check_path", health_check_path)
 
-@dataclass(frozen=True)
-class ConfigRecord:
+
+class ConfigRecord(Frozen):
     """A config version: env vars and secret references (never secret values)."""
 
+    __slots__ = ("id", "version", "vars", "secrets", "actor", "created_at")
     id: int
     version: int
     vars: dict
@@ -87,11 +133,20 @@ class ConfigRecord:
     actor: str
     created_at: datetime
 
+    def __init__(self, id: int, version: int, vars: dict, secrets: dict, actor: str, created_at: datetime) -> None:
+        _set(self, "id", id)
+        _set(self, "version", version)
+        _set(self, "vars", vars)
+        _set(self, "secrets", secrets)
+        _set(self, "actor", actor)
+        _set(self, "created_at", created_at)
 
-@dataclass(frozen=True)
-class ReleaseRecord:
+
+class ReleaseRecord(Frozen):
     """A release with its image reference resolved (what requests and the reconciler build on)."""
 
+    __slots__ = ("id", "version", "kind", "image", "image_id", "digest", "config_version_id", "formation",
+                 "manifest", "copied_from_id", "known_good_at")
     id: int
     version: int
     kind: str
@@ -104,15 +159,36 @@ class ReleaseRecord:
     copied_from_id: int | None
     known_good_at: datetime | None
 
+    def __init__(self, id: int, version: int, kind: str, image: str, image_id: int, digest: str | None,
+                 config_version_id: int, formation: dict, manifest: dict, copied_from_id: int | None,
+                 known_good_at: datetime | None) -> None:
+        _set(self, "id", id)
+        _set(self, "version", version)
+        _set(self, "kind", kind)
+        _set(self, "image", image)
+        _set(self, "image_id", image_id)
+        _set(self, "digest", digest)
+        _set(self, "config_version_id", config_version_id)
+        _set(self, "formation", formation)
+        _set(self, "manifest", manifest)
+        _set(self, "copied_from_id", copied_from_id)
+        _set(self, "known_good_at", known_good_at)
 
-@dataclass(frozen=True)
-class BaseRelease:
+
+class BaseRelease(Frozen):
     """The release a config, secret or scale request builds on, and how it stands."""
 
+    __slots__ = ("release", "deployment_id", "deployment_state", "strategy")
     release: ReleaseRecord
     deployment_id: int
     deployment_state: str  # succeeded or rolled_back (live), pending or in_progress (on its way)
     strategy: str
+
+    def __init__(self, release: ReleaseRecord, deployment_id: int, deployment_state: str, strategy: str) -> None:
+        _set(self, "release", release)
+        _set(self, "deployment_id", deployment_id)
+        _set(self, "deployment_state", deployment_state)
+        _set(self, "strategy", strategy)
 
     @property
     def live(self) -> bool:

@@ -8,10 +8,10 @@ consecutive, and then reads what it builds on: the newest release that is live o
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from paas.db import queue
-from paas.db.records import BaseRelease, ConfigRecord, ReleaseRecord, maybe, of
+from paas.db.records import BaseRelease, ConfigRecord, ProcessRecord, ReleaseRecord, maybe, of
 from paas.db.sql import Db, jsonb
 from paas.domain.errors import Busy
 
@@ -177,43 +177,41 @@ def insert_config(db: Db, app_id: int, env_id: int, vars_: dict[str, str], secre
 
 # --- the release and its deployment -----------------------------------------------------------
 
-def insert_release(db: Db, app_id: int, env_id: int, *, kind: str, image: str, repository: str,
-                   tag: str | None, digest: str | None, config_version_id: int, formation: dict,
-                   manifest: dict, copied_from_id: int | None, actor: str, message: str | None) -> tuple[int, int]:
-    """(release id, version); the caller holds the queue-row lock, so the version cannot race."""
+def insert_release_and_deployment(
+        db: Db, app_id: int, env_id: int, *, kind: str, image: str, repository: str, tag: str | None,
+        digest: str | None, config_version_id: int, formation: dict, manifest: dict, copied_from_id: int | None,
+        strategy: str, actor: str, message: str | None, canary_steps: list[int] | None = None,
+        pause_at: int | None = None, requested: dict[str, Any] | None = None, run_release_phase: bool | None = None,
+        processes: Sequence[ProcessRecord] | None = None) -> tuple[int, int, int, list[int]]:
+    """A release and its deployment with everything it implies, in one round trip: the image row,
+    the release (next version: the caller holds the queue-row lock, so it cannot race), the
+    deployment, pending ones superseded (and their events), its own `requested` event, the NOTIFY.
+    Returns (release id, version, deployment id, superseded ids).
+
+    `processes`: also record them first as the app's declared process types
+    (`catalog.upsert_processes`), in the same query string."""
+    from paas.db import catalog
+
+    upsert, extra = ("", {}) if processes is None else (catalog.UPSERT_PROCESSES_SQL + ";",
+                                                         catalog.process_params(processes))
     row = db.one(
-        """
+        upsert + """
         WITH img AS (
             INSERT INTO images (reference, repository, tag, digest) VALUES (%(ref)s, %(repo)s, %(tag)s, %(dig)s)
             ON CONFLICT (reference) DO UPDATE SET reference = EXCLUDED.reference
             RETURNING id
-        )
-        INSERT INTO releases (app_id, environment_id, version, kind, image_id, image_digest,
-                              config_version_id, formation, manifest, copied_from_id, actor, message)
-        SELECT %(a)s, %(e)s, COALESCE(max(r.version), 0) + 1, %(k)s, (SELECT id FROM img), %(dig)s, %(cv)s,
-               %(f)s::jsonb, %(m)s::jsonb, %(cf)s, %(actor)s, %(msg)s
-          FROM releases r WHERE r.app_id = %(a)s AND r.environment_id = %(e)s
-        RETURNING id, version
-        """,
-        a=app_id, e=env_id, k=kind, ref=image, repo=repository, tag=tag, dig=digest, cv=config_version_id,
-        f=jsonb(formation), m=jsonb(manifest), cf=copied_from_id, actor=actor, msg=message,
-    )
-    return row.id, row.version
-
-
-def insert_deployment(db: Db, app_id: int, env_id: int, release_id: int, version: int, *, kind: str,
-                      image: str, strategy: str, actor: str, message: str | None,
-                      canary_steps: list[int] | None = None, pause_at: int | None = None,
-                      requested: dict[str, Any] | None = None,
-                      run_release_phase: bool | None = None) -> tuple[int, list[int]]:
-    """The deployment with everything it implies, in one statement: pending ones superseded (and
-    their events), its own `requested` event, the NOTIFY. Returns (id, superseded ids)."""
-    row = db.one(
-        """
-        WITH dep AS (
+        ), rel AS (
+            INSERT INTO releases (app_id, environment_id, version, kind, image_id, image_digest,
+                                  config_version_id, formation, manifest, copied_from_id, actor, message)
+            SELECT %(a)s, %(e)s, COALESCE(max(r.version), 0) + 1, %(k)s, (SELECT id FROM img), %(dig)s, %(cv)s,
+                   %(f)s::jsonb, %(m)s::jsonb, %(cf)s, %(actor)s, %(msg)s
+              FROM releases r WHERE r.app_id = %(a)s AND r.environment_id = %(e)s
+            RETURNING id, version
+        ), dep AS (
             INSERT INTO deployments (app_id, environment_id, release_id, strategy, actor, message,
                                      canary_steps, pause_at, run_release_phase)
-            VALUES (%(a)s, %(e)s, %(r)s, %(s)s, %(actor)s, %(msg)s, %(steps)s, %(pause)s, %(rrp)s) RETURNING id
+            SELECT %(a)s, %(e)s, rel.id, %(s)s, %(actor)s, %(msg)s, %(steps)s, %(pause)s, %(rrp)s FROM rel
+            RETURNING id
         ), sup AS (
             UPDATE deployments SET state = 'superseded', finished_at = clock_timestamp(),
                    superseded_by_id = (SELECT id FROM dep)
@@ -222,23 +220,25 @@ def insert_deployment(db: Db, app_id: int, env_id: int, release_id: int, version
         ), sup_events AS (
             INSERT INTO deployment_events (deployment_id, kind, message, data, actor)
             SELECT sup.id, 'superseded',
-                   'superseded by deployment ' || (SELECT id FROM dep) || ' (v' || %(v)s || ') before it started',
+                   'superseded by deployment ' || (SELECT id FROM dep) || ' (v' || (SELECT version FROM rel)
+                       || ') before it started',
                    jsonb_build_object('superseded_by', (SELECT id FROM dep)), %(actor)s
               FROM sup
         ), req_event AS (
             INSERT INTO deployment_events (deployment_id, kind, message, data, actor)
-            SELECT dep.id, 'requested', %(what)s,
+            SELECT dep.id, 'requested', %(k)s || ' of v' || (SELECT version FROM rel) || ' requested (' || %(s)s || ')',
                    %(data)s::jsonb || jsonb_build_object('superseded',
                        COALESCE((SELECT jsonb_agg(id ORDER BY id) FROM sup), '[]'::jsonb)), %(actor)s
               FROM dep
         )
-        SELECT (SELECT id FROM dep) AS id, ARRAY(SELECT id FROM sup ORDER BY id) AS superseded,
+        SELECT (SELECT id FROM rel) AS release_id, (SELECT version FROM rel) AS version,
+               (SELECT id FROM dep) AS id, ARRAY(SELECT id FROM sup ORDER BY id) AS superseded,
                pg_notify(%(chan)s, %(key)s) AS notified
         """,
-        a=app_id, e=env_id, r=release_id, s=strategy, actor=actor, msg=message, v=version,
+        a=app_id, e=env_id, k=kind, ref=image, repo=repository, tag=tag, dig=digest, cv=config_version_id,
+        f=jsonb(formation), m=jsonb(manifest), cf=copied_from_id, actor=actor, msg=message, s=strategy,
         steps=list(canary_steps) if canary_steps else None, pause=pause_at, rrp=run_release_phase,
-        what=f"{kind} of v{version} requested ({strategy})",
         data=jsonb({"kind": kind, "image": image, **(requested or {})}),
-        chan=queue.CHANNEL, key=f"{app_id}:{env_id}",
+        chan=queue.CHANNEL, key=f"{app_id}:{env_id}", **extra,
     )
-    return row.id, list(row.superseded)
+    return row.release_id, row.version, row.id, list(row.superseded)

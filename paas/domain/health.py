@@ -21,10 +21,10 @@ existed, so an app that sets none of them keeps its target groups unchanged.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from paas.domain import limits
 from paas.domain.errors import UserError
+from paas.domain.frozen import Frozen, setfield
 from paas.domain.validate import show
 from paas.domain.lazyre import lazy
 
@@ -36,19 +36,28 @@ CODES_PATTERN = r"^[0-9]{3}(-[0-9]{3})?(,[0-9]{3}(-[0-9]{3})?)*$"
 _CODES_RE = lazy(CODES_PATTERN[1:-1], re.ASCII)
 
 
-@dataclass(frozen=True)
-class HealthCheck:
+class HealthCheck(Frozen):
     """A web process's target-group health check and ECS grace period (ELBv2 and ECS ranges)."""
 
-    grace_period: int = 60
-    interval: int = 10
-    timeout: int = 5
-    healthy_threshold: int = 2
-    unhealthy_threshold: int = 3
-    healthy_codes: str = "200-399"
+    __slots__ = ("grace_period", "interval", "timeout", "healthy_threshold", "unhealthy_threshold", "healthy_codes")
+    grace_period: int
+    interval: int
+    timeout: int
+    healthy_threshold: int
+    unhealthy_threshold: int
+    healthy_codes: str
+
+    def __init__(self, grace_period: int = 60, interval: int = 10, timeout: int = 5, healthy_threshold: int = 2,
+                 unhealthy_threshold: int = 3, healthy_codes: str = "200-399") -> None:
+        setfield(self, "grace_period", grace_period)
+        setfield(self, "interval", interval)
+        setfield(self, "timeout", timeout)
+        setfield(self, "healthy_threshold", healthy_threshold)
+        setfield(self, "unhealthy_threshold", unhealthy_threshold)
+        setfield(self, "healthy_codes", healthy_codes)
 
     def to_json(self) -> dict:
-        return dict(self.__dict__)
+        return self._asdict()
 
     @classmethod
     def from_json(cls, d: dict | None) -> "HealthCheck":

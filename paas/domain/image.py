@@ -7,9 +7,9 @@ lowercase hex (OCI image spec, go-digest), as registries and ECS require.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from paas.domain.errors import UserError
+from paas.domain.frozen import Frozen, setfield
 from paas.domain.text import show
 from paas.domain.lazyre import lazy
 
@@ -31,13 +31,18 @@ _NAME_MAX = 255
 _DIGEST_HEX = {"sha256": 64, "sha384": 96, "sha512": 128}
 
 
-@dataclass(frozen=True)
-class ImageRef:
+class ImageRef(Frozen):
     """A parsed image reference: repository (with registry), and a tag, a digest or both."""
 
+    __slots__ = ("repository", "tag", "digest")
     repository: str
     tag: str | None
     digest: str | None
+
+    def __init__(self, repository: str, tag: str | None, digest: str | None) -> None:
+        setfield(self, "repository", repository)
+        setfield(self, "tag", tag)
+        setfield(self, "digest", digest)
 
     def __str__(self) -> str:
         s = self.repository

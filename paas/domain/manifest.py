@@ -34,17 +34,18 @@ processes (`Manifest.task_process`): the one named, else ``web``, else the first
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from paas.domain import health, limits, routing
 from paas.domain import validate as v
 from paas.domain.errors import UserError
+from paas.domain.frozen import Frozen, setfield
 from paas.domain.health import HealthCheck
-from paas.domain.pipeline import PipelineSpec, StageSpec
-from paas.domain.pipeline import check as check_pipeline
-from paas.domain.pipeline import parse_tag_pattern
 from paas.domain.routing import Routing
+
+if TYPE_CHECKING:
+    from paas.domain.pipeline import PipelineSpec
 
 
 def _keys():
@@ -93,42 +94,70 @@ class ProcessSpec:
         return cls(**d, health_check=hc, routing=Routing.from_json(r) if r else None)
 
 
-@dataclass(frozen=True)
-class StrategyDefaults:
+class StrategyDefaults(Frozen):
     """paas.toml's [strategy]: the default strategy and the canary gate's thresholds."""
 
-    default: str = "rolling"
-    canary_steps: tuple[int, ...] = DEFAULT_STEPS
-    bake_seconds: float | None = None  # None: the worker's PAAS_BAKE setting
-    step_deadline_seconds: float | None = None  # None: the worker's PAAS_ROLLOUT_DEADLINE
-    max_5xx_rate: float = 0.01
-    max_p99_ms: float = 1000.0
-    max_p99_ratio: float = 2.0
-    min_requests: int = 20
+    __slots__ = ("default", "canary_steps", "bake_seconds", "step_deadline_seconds", "max_5xx_rate", "max_p99_ms",
+                 "max_p99_ratio", "min_requests")
+    default: str
+    canary_steps: tuple[int, ...]
+    bake_seconds: float | None  # None: the worker's PAAS_BAKE setting
+    step_deadline_seconds: float | None  # None: the worker's PAAS_ROLLOUT_DEADLINE
+    max_5xx_rate: float
+    max_p99_ms: float
+    max_p99_ratio: float
+    min_requests: int
+
+    def __init__(self, default: str = "rolling", canary_steps: tuple[int, ...] = DEFAULT_STEPS,
+                 bake_seconds: float | None = None, step_deadline_seconds: float | None = None,
+                 max_5xx_rate: float = 0.01, max_p99_ms: float = 1000.0, max_p99_ratio: float = 2.0,
+                 min_requests: int = 20) -> None:
+        setfield(self, "default", default)
+        setfield(self, "canary_steps", canary_steps)
+        setfield(self, "bake_seconds", bake_seconds)
+        setfield(self, "step_deadline_seconds", step_deadline_seconds)
+        setfield(self, "max_5xx_rate", max_5xx_rate)
+        setfield(self, "max_p99_ms", max_p99_ms)
+        setfield(self, "max_p99_ratio", max_p99_ratio)
+        setfield(self, "min_requests", min_requests)
 
 
-@dataclass(frozen=True)
-class ReleasePhase:
+class ReleasePhase(Frozen):
     """``[release]``: a command run as a one-off task of each new release before its services change."""
 
+    __slots__ = ("command", "process", "timeout_seconds")
     command: str
-    process: str | None = None  # None: Manifest.task_process's default
-    timeout_seconds: float | None = None  # None: the worker's rollout deadline
+    process: str | None  # None: Manifest.task_process's default
+    timeout_seconds: float | None  # None: the worker's rollout deadline
+
+    def __init__(self, command: str, process: str | None = None, timeout_seconds: float | None = None) -> None:
+        setfield(self, "command", command)
+        setfield(self, "process", process)
+        setfield(self, "timeout_seconds", timeout_seconds)
 
     def to_json(self) -> dict[str, Any]:
         return {"command": self.command, "process": self.process, "timeout_seconds": self.timeout_seconds}
 
 
-@dataclass(frozen=True)
-class JobSpec:
+class JobSpec(Frozen):
     """``[jobs.NAME]``: an EventBridge Scheduler schedule running a task of the live release."""
 
+    __slots__ = ("name", "schedule", "command", "process", "cpu", "memory")
     name: str
     schedule: str
     command: str
-    process: str | None = None
-    cpu: int | None = None  # None: the process's
-    memory: int | None = None
+    process: str | None
+    cpu: int | None  # None: the process's
+    memory: int | None
+
+    def __init__(self, name: str, schedule: str, command: str, process: str | None = None, cpu: int | None = None,
+                 memory: int | None = None) -> None:
+        setfield(self, "name", name)
+        setfield(self, "schedule", schedule)
+        setfield(self, "command", command)
+        setfield(self, "process", process)
+        setfield(self, "cpu", cpu)
+        setfield(self, "memory", memory)
 
     def to_json(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("name", "schedule", "command", "process", "cpu", "memory")}
@@ -168,7 +197,7 @@ class Manifest:
         return "web" if "web" in self.processes else min(self.processes)
 
     def to_json(self) -> dict[str, Any]:
-        s = asdict(self.strategy)
+        s = self.strategy._asdict()
         s["canary_steps"] = list(self.strategy.canary_steps)
         out = {"app_type": self.app_type, "app": self.app,
                "processes": {k: p.to_json() for k, p in self.processes.items()},
@@ -310,6 +339,10 @@ def _routing(raw: dict, where: str) -> Routing:
 
 
 def _pipeline(raw: Any) -> PipelineSpec:
+    # imported here: [pipeline] is rare and its six record types cost ≈ 3 ms at import (bench/cli_latency)
+    from paas.domain.pipeline import PipelineSpec, StageSpec, parse_tag_pattern
+    from paas.domain.pipeline import check as check_pipeline
+
     mk = _keys()
     p = mk.read(raw, mk.PIPELINE, "[pipeline]")
     pget = lambda key: mk.get(p, key, mk.PIPELINE, "pipeline")  # noqa: E731

@@ -21,11 +21,12 @@ one catch-all: a second is refused (`refuse_second_catch_all`).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from paas.domain import limits
 from paas.domain.errors import Conflict, UserError
+from paas.domain.frozen import Frozen, setfield
 from paas.domain.validate import show
 from paas.domain.lazyre import lazy
 
@@ -137,17 +138,28 @@ def preferred_priority(spec: tuple[int, int]) -> int:
     return lo + slot * (hi - lo) // slots
 
 
-@dataclass(frozen=True)
-class Rule:
-    """A rule on the listener: its priority, what it matches and who owns it (for messages)."""
+class Rule(Frozen):
+    """A rule on the listener: its priority, what it matches and who owns it (for messages).
 
+    `specificity` is derived from `routing` and left out of equality and hash."""
+
+    __slots__ = ("priority", "routing", "owner", "specificity")
     priority: int
     routing: Routing
-    owner: str = ""
-    specificity: tuple[int, int] = field(init=False, compare=False)
+    owner: str
+    specificity: tuple[int, int]
 
-    def __post_init__(self):
-        object.__setattr__(self, "specificity", specificity(self.routing))
+    def __init__(self, priority: int, routing: Routing, owner: str = "") -> None:
+        setfield(self, "priority", priority)
+        setfield(self, "routing", routing)
+        setfield(self, "owner", owner)
+        setfield(self, "specificity", specificity(routing))
+
+    def _values(self) -> tuple:
+        return (self.priority, self.routing, self.owner)
+
+    def __reduce__(self) -> tuple:
+        return (self.__class__, self._values())
 
 
 def refuse_second_catch_all(new: Routing, existing: Iterable[Rule], owner: str = "") -> None:
@@ -236,12 +248,16 @@ def covers(a: Routing, b: Routing) -> bool:
     return all(any(_pattern_covers(pa, pb) for pa in a.paths) for pb in b.paths)
 
 
-@dataclass(frozen=True)
-class Shadowing:
+class Shadowing(Frozen):
     """A rule that hides another one's requests, or is hidden by it."""
 
+    __slots__ = ("rule", "kind")
     rule: Rule
     kind: str  # "shadowed_by": rule hides the new one; "shadows": the new one hides rule
+
+    def __init__(self, rule: Rule, kind: str) -> None:
+        setfield(self, "rule", rule)
+        setfield(self, "kind", kind)
 
     def __str__(self) -> str:
         who = self.rule.owner or f"priority {self.rule.priority}"

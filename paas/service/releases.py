@@ -17,10 +17,9 @@ The rules, each stated once here and enforced by the storage layer's queries:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from paas.db import catalog, requests
+from paas.db import requests
 from paas.db.records import AppRecord, BaseRelease, EnvironmentRecord, ProcessRecord, ReleaseRecord
 from paas.db.sql import Db
 from paas.domain import validate as v
@@ -30,16 +29,34 @@ from paas.domain.urls import web_urls
 from paas.service.catalog import require_app_env
 
 
-@dataclass
 class Requested:
-    deployment_id: int
-    release_version: int
-    app: str
-    environment: str
-    strategy: str
-    superseded: list[int] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    urls: dict[str, str] = field(default_factory=dict)  # web process → where it answers
+    """What a request recorded. A plain class, not a dataclass: it is built on every `paas deploy`,
+    where compiling a dataclass's methods at import is measurable (bench/cli_latency)."""
+
+    __slots__ = ("deployment_id", "release_version", "app", "environment", "strategy", "superseded", "notes",
+                 "urls")
+
+    def __init__(self, deployment_id: int, release_version: int, app: str, environment: str, strategy: str,
+                 superseded: list[int] | None = None, notes: list[str] | None = None,
+                 urls: dict[str, str] | None = None) -> None:
+        self.deployment_id = deployment_id
+        self.release_version = release_version
+        self.app = app
+        self.environment = environment
+        self.strategy = strategy
+        self.superseded = [] if superseded is None else superseded
+        self.notes = [] if notes is None else notes
+        self.urls = {} if urls is None else urls  # web process → where it answers
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return self.to_json() == other.to_json()  # type: ignore[attr-defined]
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  (mutable, as the dataclass it replaces)
+
+    def __repr__(self) -> str:
+        return f"Requested({', '.join(f'{k}={v!r}' for k, v in self.to_json().items())})"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,22 +81,20 @@ def _create(db: Db, app: AppRecord, env: EnvironmentRecord, *, kind: str, image:
             config_version_id: int, formation: dict[str, Any], manifest: Manifest, strategy: str, actor: str,
             message: str | None, copied_from_id: int | None = None, canary_steps: list[int] | None = None,
             pause_at: int | None = None, requested: dict[str, Any] | None = None,
-            run_release_phase: bool | None = None) -> Requested:
-    """The one place a release and its deployment are born (two statements: the request path is
+            run_release_phase: bool | None = None, processes: list[ProcessRecord] | None = None) -> Requested:
+    """The one place a release and its deployment are born (one round trip: the request path is
     measured in round trips, bench/cli_latency)."""
     v.message(message)
     v.actor(actor)
     if env.require_message and not (message and message.strip()):
         raise UserError(f"environment {env.name!r} requires a message: add -m \"why\"")
     v.choice(strategy, v.STRATEGIES, "strategy")
-    rel_id, version = requests.insert_release(
+    _rel_id, version, dep_id, superseded = requests.insert_release_and_deployment(
         db, app.id, env.id, kind=kind, image=str(image), repository=image.repository, tag=image.tag,
         digest=image.digest, config_version_id=config_version_id, formation=formation,
-        manifest=manifest.to_json(), copied_from_id=copied_from_id, actor=actor, message=message)
-    dep_id, superseded = requests.insert_deployment(
-        db, app.id, env.id, rel_id, version, kind=kind, image=str(image), strategy=strategy, actor=actor,
-        message=message, canary_steps=canary_steps, pause_at=pause_at, requested=requested,
-        run_release_phase=run_release_phase)
+        manifest=manifest.to_json(), copied_from_id=copied_from_id, strategy=strategy, actor=actor, message=message,
+        canary_steps=canary_steps, pause_at=pause_at, requested=requested, run_release_phase=run_release_phase,
+        processes=processes)
     return Requested(dep_id, version, app.name, env.name, strategy, superseded,
                      urls=web_urls(manifest, app.name, env.app_domain))
 
@@ -115,14 +130,15 @@ def deploy(db: Db, app_name: str, env_name: str | None, image: str, *, actor: st
 
             set_pipeline(db, app.name, pipeline, actor=actor)
     _require_routable(app, env, manifest)
-    catalog.upsert_processes(db, app.id, [ProcessRecord(p.name, p.command, p.port, p.health_check_path)
-                                          for p in manifest.processes.values()])
     return _create(
         db, app, env, kind="deploy", image=ref, config_version_id=_base_config_id(db, app, env, base, actor),
         formation=_formation(manifest, base.release.formation if base else None), manifest=manifest,
         strategy=strategy or manifest.strategy.default, actor=actor, message=message,
         canary_steps=canary_steps, pause_at=pause_at,
         requested={"canary_steps": canary_steps, "pause_at": pause_at} if canary_steps or pause_at else None,
+        # the app's declared process types, upserted in the release's round trip
+        processes=[ProcessRecord(p.name, p.command, p.port, p.health_check_path)
+                   for p in manifest.processes.values()],
     )
 
 
