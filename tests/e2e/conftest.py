@@ -57,6 +57,17 @@ def dev_boot(emulator):
     return bootstrap_dev_environment(emulator.endpoint_url, "us-east-1", "dev")
 
 
+
+def wait_for(what: str, check, timeout: float = 60.0, every: float = 0.1):
+    """check()'s first truthy answer, polled every `every` s; fails the test after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = check()
+        if got:
+            return got
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what} ({timeout:.0f}s)")
+
 class Stack:
     """The test's handle on the running system."""
 
@@ -146,6 +157,16 @@ class Stack:
     # --- AWS and DB views -----------------------------------------------------------
     def client(self, service: str):
         return self.emulator.client(service)
+
+    def sql(self, query: str, **params) -> list:
+        """Rows of one query on the test's database (its own connection)."""
+        from paas.db.sql import connect
+
+        db = connect(self.db_url)
+        try:
+            return db.all(query, **params)
+        finally:
+            db.close()
 
     def deployment(self, dep_id: int) -> dict:
         from paas.db.sql import connect

@@ -9,12 +9,11 @@ clients make, by operation), process-wide: the worker runs in this process, alon
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 import pytest
 
-from tests.e2e.conftest import deployment_id
+from tests.e2e.conftest import deployment_id, wait_for
 
 ECS_DEPLOY_REQUESTS = 10  # bench/vs_ecs_deploy.py: what ecs-deploy sends for the same rolling deploy
 READ = ("Describe", "Get", "List")
@@ -24,16 +23,6 @@ def _calls() -> Counter:
     from paas.aws import accounting
 
     return Counter(accounting.snapshot()["calls"])
-
-
-def _wait(what: str, check, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _known_good_and_idle(stack, app: str, version: int) -> bool:
@@ -71,7 +60,7 @@ def test_a_rolling_deploy_costs_no_more_aws_requests_than_ecs_deploy(stack, monk
     app = stack.app()
     worker = stack.start_worker(concurrency=1)
     assert stack.paas("deploy", app, "--image", "shop:1", "--wait").code == 0
-    _wait("v1 known-good and the worker idle", lambda: _known_good_and_idle(stack, app, 1))
+    wait_for("v1 known-good and the worker idle", lambda: _known_good_and_idle(stack, app, 1))
 
     # Cold: the worker remembers nothing of the app (a restarted worker, or another one's lease).
     worker.memo.clear()
@@ -85,7 +74,7 @@ def test_a_rolling_deploy_costs_no_more_aws_requests_than_ecs_deploy(stack, monk
         assert cold[op] >= 1, (op, dict(cold))
 
     # Warm: the next deploy, by the worker that saw the stack settle under its own lease.
-    _wait("v2 known-good and the worker idle", lambda: _known_good_and_idle(stack, app, 2))
+    wait_for("v2 known-good and the worker idle", lambda: _known_good_and_idle(stack, app, 2))
     warm = _rolling_deploy_calls(stack, app, "3")
     assert sum(warm.values()) <= ECS_DEPLOY_REQUESTS, dict(warm)
     assert warm["cloudformation:DescribeStacks"] == 0, dict(warm)  # settled, seen by this very worker
@@ -115,14 +104,14 @@ def test_a_steady_canary_gate_sample_costs_at_most_two_calls(stack, passes):
     app = stack.app()
     stack.start_worker(concurrency=1)
     assert stack.paas("deploy", app, "--image", "shop:1", "--wait").code == 0
-    _wait("v1 known-good and the worker idle", lambda: _known_good_and_idle(stack, app, 1))
+    wait_for("v1 known-good and the worker idle", lambda: _known_good_and_idle(stack, app, 1))
     dep = deployment_id(stack.paas("deploy", app, "--image", "shop:2", "--strategy", "canary",
                                    "--pause-at", "10", "--json"))
     start = len(passes)
-    _wait("the canary paused at 10%",
+    wait_for("the canary paused at 10%",
           lambda: any("paused" in e["message"] for e in stack.events(dep) if e["kind"] == "gate"))
     paused_at = len(passes)
-    _wait("a few passes of the paused canary", lambda: len(passes) >= paused_at + 5)
+    wait_for("a few passes of the paused canary", lambda: len(passes) >= paused_at + 5)
 
     # a gate sample: a pass that read the canary's metrics and changed nothing (after a pass that
     # failed, e.g. an emulator timeout on a loaded machine, everything is read afresh: not steady)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import deployment_id
+from tests.e2e.conftest import deployment_id, wait_for
 
 
 def _stopped(pid: int) -> bool:
@@ -24,16 +24,6 @@ def _stopped(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
     except OSError:
         return False
-
-
-def _wait(what: str, check, timeout: float = 120.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _rule_weights(stack, app: str) -> dict[str, int]:
@@ -61,7 +51,7 @@ def test_a_frozen_worker_sends_nothing_when_it_wakes_and_drift_is_put_back(stack
     frozen = stack.spawn_worker(env={"PAAS_FAILPOINTS": "before-aws:ShiftTraffic=stop"})
     dep = deployment_id(stack.paas("deploy", app, "--image", "shop:2", "--strategy", "canary",
                                    "--pause-at", "10", "--json"))
-    _wait("worker A to freeze before its shift", lambda: _stopped(frozen.pid))
+    wait_for("worker A to freeze before its shift", lambda: _stopped(frozen.pid), timeout=120)
     rule, before = _rule_weights(stack, app)
 
     # abort while A is frozen: recorded at once, whatever A holds
@@ -80,7 +70,7 @@ def test_a_frozen_worker_sends_nothing_when_it_wakes_and_drift_is_put_back(stack
     # A wakes: its shift is refused by the send guard, nothing reaches AWS
     frozen.send_signal(signal.SIGCONT)
     log = Path(stack.tmp / "worker-0.log")
-    _wait("worker A to find its lease gone", lambda: "not sent" in log.read_text(), timeout=60)
+    wait_for("worker A to find its lease gone", lambda: "not sent" in log.read_text(), timeout=60)
     time.sleep(0.5)  # anything A might still send would have left by now; the weights must not move
     assert _rule_weights(stack, app)[1] == before
     events = stack.events(dep)
@@ -108,7 +98,7 @@ def test_a_frozen_worker_sends_nothing_when_it_wakes_and_drift_is_put_back(stack
     # then it is already back when this resync reads the rule
     assert any("listener weights" in x["what"] for x in res.drifted) or _rule_weights(stack, app)[1] == before, \
         res.drifted
-    _wait("the weights put back", lambda: _rule_weights(stack, app)[1] == before, timeout=60)
+    wait_for("the weights put back", lambda: _rule_weights(stack, app)[1] == before, timeout=60)
     drift = [e for e in stack.events(_live_deployment(stack, app)) if e["kind"] == "drift"]
     assert drift, "the drift and its repair are recorded"
     os.kill(frozen.pid, signal.SIGTERM)

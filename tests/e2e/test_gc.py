@@ -11,8 +11,13 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime, timezone
+from functools import partial
 
 from paas.db.sql import connect
+from tests.e2e.conftest import wait_for as _wait_for
+
+# GC's waits: shorter than the shared default, polled less often
+wait_for = partial(_wait_for, timeout=40.0, every=0.2)
 
 
 def revisions(stack, app: str) -> list[int]:
@@ -48,16 +53,6 @@ def db_value(stack, sql: str, **kw):
         return db.scalar(sql, **kw)
     finally:
         db.close()
-
-
-def wait_for(what: str, check, timeout: float = 40.0, every: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def stop_workers(stack) -> None:

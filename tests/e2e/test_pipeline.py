@@ -8,32 +8,15 @@ and the worker's long poll picks it up.
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
 
+from tests.e2e.conftest import wait_for
+
 STAGING_SOAK = 1
 
 
-def _sql(stack, query, **params):
-    from paas.db.sql import connect
-
-    db = connect(stack.db_url)
-    try:
-        return db.all(query, **params)
-    finally:
-        db.close()
-
-
-def wait_for(what, check, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.1)
-    pytest.fail(f"{what} within {timeout:.0f}s")
 
 
 @pytest.fixture
@@ -94,7 +77,7 @@ def push(stack, app, tag, profile="healthy"):
 
 
 def push_row(stack, app, digest):
-    rows = _sql(stack, "SELECT p.* FROM image_pushes p JOIN apps a ON a.id = p.app_id "
+    rows = stack.sql("SELECT p.* FROM image_pushes p JOIN apps a ON a.id = p.app_id "
                        "WHERE a.name = %(a)s AND p.digest = %(d)s", a=app, d=digest)
     return rows[0] if rows else None
 
@@ -114,7 +97,7 @@ def released(stack, app, tag):
 
 
 def timeline(stack, digest):
-    [r] = _sql(stack, """
+    [r] = stack.sql("""
         SELECT i.queued_at, i.seen_at, c.created_at AS check_at, c.finished_at AS checked_at,
                (SELECT min(p.created_at) FROM promotions p WHERE p.push_id = i.id AND p.stage = 0) AS staging_at,
                (SELECT min(p.created_at) FROM promotions p WHERE p.push_id = i.id AND p.stage = 1) AS production_at,
@@ -137,7 +120,7 @@ def baseline(stack, app, envs=("staging", "production")):
 
 
 def live(stack, app):
-    rows = _sql(stack, "SELECT environment, release_version, image FROM paas_current_releases WHERE app = %(a)s",
+    rows = stack.sql("SELECT environment, release_version, image FROM paas_current_releases WHERE app = %(a)s",
                 a=app)
     return {r.environment: (r.release_version, r.image) for r in rows}
 
@@ -149,7 +132,7 @@ def test_a_push_goes_to_production_on_its_own(stack, pipeline):
     pushed, row = released(stack, app, "main-2")
     print(f"push to production: {time.monotonic() - t0:.1f}s", dict(timeline(stack, pushed["digest"])))
     assert row.source == "event" and row.image == pushed["image"]
-    proms = _sql(stack, "SELECT * FROM paas_promotions WHERE app = %(a)s AND digest = %(d)s ORDER BY stage",
+    proms = stack.sql("SELECT * FROM paas_promotions WHERE app = %(a)s AND digest = %(d)s ORDER BY stage",
                  a=app, d=pushed["digest"])
     assert [(p.environment, p.release_version, p.deployment_state, p.check_state) for p in proms] == [
         ("staging", 2, "succeeded", "passed"), ("production", 2, "succeeded", "passed")]
@@ -161,11 +144,11 @@ def test_a_push_goes_to_production_on_its_own(stack, pipeline):
     # the canary's gate readings, 10 % then 100 %
     verdicts = [g["verdict"] for g in production.gate_readings]
     assert "pass" in verdicts and "fail" not in verdicts, verdicts
-    check = _sql(stack, "SELECT * FROM image_checks WHERE digest = %(d)s", d=pushed["digest"])[0]
+    check = stack.sql("SELECT * FROM image_checks WHERE digest = %(d)s", d=pushed["digest"])[0]
     assert (check.state, check.exit_code, check.command) == ("passed", 0, ["pytest", "-q", "tests/integration"])
     assert check.duration_seconds is not None and check.log_tail and check.log_tail[-1] == "42 passed"
     # the deployments are ordinary ones, made by the same path as paas deploy
-    hist = _sql(stack, "SELECT environment, strategy, actor FROM paas_deploy_history WHERE app = %(a)s "
+    hist = stack.sql("SELECT environment, strategy, actor FROM paas_deploy_history WHERE app = %(a)s "
                        "AND actor = 'paas-pipeline'", a=app)
     assert sorted((h.environment, h.strategy) for h in hist) == [("production", "canary"), ("staging", "rolling")]
     assert live(stack, app) == {"staging": (2, pushed["image"]), "production": (2, pushed["image"])}
@@ -195,12 +178,12 @@ def test_a_push_whose_tests_fail_is_never_deployed(stack, pipeline):
         assert got[1]["app"] == app and "exit 1" in (got[1]["reason"] or ""), got[1]
     finally:
         rx.stop()
-    [check] = _sql(stack, "SELECT * FROM image_checks WHERE digest = %(d)s", d=pushed["digest"])
+    [check] = stack.sql("SELECT * FROM image_checks WHERE digest = %(d)s", d=pushed["digest"])
     assert (check.state, check.exit_code, check.stop_code) == ("failed", 1, "EssentialContainerExited")
     assert check.log_tail[-2:] == ["FAILED tests/test_basket.py::test_total - AssertionError: 10 != 12",
                                    "1 failed, 41 passed"]
-    assert _sql(stack, "SELECT * FROM promotions") == []
-    assert [h.actor for h in _sql(stack, "SELECT * FROM paas_deploy_history WHERE app = %(a)s", a=app)] == [
+    assert stack.sql("SELECT * FROM promotions") == []
+    assert [h.actor for h in stack.sql("SELECT * FROM paas_deploy_history WHERE app = %(a)s", a=app)] == [
         "tester@test"]  # the baseline only: nothing deployed by the pipeline
     assert live(stack, app) == {"staging": (1, f"registry.example.com/{app}:base")}
     doc = stack.paas("pipeline", app, "--json").json()
@@ -220,7 +203,7 @@ def test_a_push_that_fails_the_production_canary_stays_in_staging(stack, pipelin
     pushed = push(stack, app, "main-3", profile="errors")
     row = ended(stack, app, pushed["digest"])
     assert row.state == "failed" and "production rolled back" in row.end_reason, row.end_reason
-    staging, production = _sql(stack, "SELECT * FROM paas_promotions WHERE app = %(a)s ORDER BY stage", a=app)
+    staging, production = stack.sql("SELECT * FROM paas_promotions WHERE app = %(a)s ORDER BY stage", a=app)
     assert (staging.deployment_state, production.deployment_state) == ("succeeded", "rolled_back")
     verdicts = [g["verdict"] for g in production.gate_readings]
     assert verdicts[-1] == "breach" and all(g["percent"] in (10, None) for g in production.gate_readings)
@@ -240,13 +223,13 @@ def test_a_stage_that_asks_for_approval_waits_for_paas_approve(stack, pipeline):
         p for p in stack.paas("pipeline", app, "--json").json()["pushes"]
         if p["tag"] == "main-5" and (p["waiting_for"] or "").startswith("waiting for approval")], 60)
     assert waiting[0]["waiting_for"] == f"waiting for approval to production (paas approve {app} --env production v1)"
-    assert _sql(stack, "SELECT count(*) AS n FROM promotions")[0].n == 1  # staging only
+    assert stack.sql("SELECT count(*) AS n FROM promotions")[0].n == 1  # staging only
     r = stack.paas("approve", app, "--env", "production", "v1", "--json")
     assert r.code == 0, r.err
     assert r.json()["tag"] == "main-5" and r.json()["approver"] == "tester@test"
     row = ended(stack, app, pushed["digest"])
     assert row.state == "released", row.end_reason
-    [prod] = _sql(stack, "SELECT * FROM paas_promotions WHERE app = %(a)s AND environment = 'production'", a=app)
+    [prod] = stack.sql("SELECT * FROM paas_promotions WHERE app = %(a)s AND environment = 'production'", a=app)
     assert prod.approver == "tester@test" and prod.approved_at is not None
     assert stack.paas("approve", app, "--env", "production", "v1").code == 2  # nothing waits any more
 
@@ -286,7 +269,7 @@ def test_a_lost_push_event_is_found_by_the_resync_and_a_duplicate_is_recorded_on
         events.put_events(Entries=[{"Source": "aws.ecr", "DetailType": "ECR Image Action",
                                     "Detail": _json.dumps(detail)}])
     wait_for("both messages consumed", lambda: all(c.received >= 2 for c in w.consumers.values()), 30)
-    assert len(_sql(stack, "SELECT 1 FROM image_pushes WHERE digest = %(d)s", d=digest)) == 1
+    assert len(stack.sql("SELECT 1 FROM image_pushes WHERE digest = %(d)s", d=digest)) == 1
     sqs = stack.client("sqs")
     url = sqs.get_queue_url(QueueName="paas-image-pushes")["QueueUrl"]
     attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
@@ -311,9 +294,9 @@ def test_a_check_past_its_timeout_is_stopped_and_fails(stack, pipeline):
     pushed = push(stack, app, "main-9", profile="hanging-tests")
     row = ended(stack, app, pushed["digest"])
     assert (row.state, row.end_reason) == ("failed", "integration tests timed out after 2s")
-    [check] = _sql(stack, "SELECT * FROM image_checks WHERE digest = %(d)s", d=pushed["digest"])
+    [check] = stack.sql("SELECT * FROM image_checks WHERE digest = %(d)s", d=pushed["digest"])
     assert (check.state, check.stop_code) == ("failed", "Timeout") and check.task_arn
     ecs = stack.client("ecs")
     wait_for("the check's task stopped", lambda: ecs.describe_tasks(cluster="paas-staging", tasks=[check.task_arn])[
         "tasks"][0]["lastStatus"] == "STOPPED", 60)
-    assert _sql(stack, "SELECT * FROM promotions") == []
+    assert stack.sql("SELECT * FROM promotions") == []

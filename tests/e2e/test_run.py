@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from paas.devstack.profiles import set_profile
+from tests.e2e.conftest import wait_for
 
 
 def _deployed(stack, image_tag="1", **profile):
@@ -26,24 +25,6 @@ def _runs(stack, app, *extra):
     return r.json()
 
 
-def _sql(stack, query, **params):
-    from paas.db.sql import connect
-
-    db = connect(stack.db_url)
-    try:
-        return db.all(query, **params)
-    finally:
-        db.close()
-
-
-def wait_for(what, check, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.1)
-    pytest.fail(f"{what} within {timeout:.0f}s")
 
 
 def test_run_streams_the_tasks_lines_and_exits_with_its_code(stack):
@@ -66,7 +47,7 @@ def test_run_streams_the_tasks_lines_and_exits_with_its_code(stack):
     assert hist[0]["command"] == "manage migrate --plan" and hist[0]["exit_code"] == 3
     table = stack.paas("history", app).out
     assert f"run {run['run_id']}" in table and "failed (exit 3)" in table
-    [row] = _sql(stack, "SELECT app, environment, kind, release_version, command, actor, exit_code, state, task_id "
+    [row] = stack.sql("SELECT app, environment, kind, release_version, command, actor, exit_code, state, task_id "
                         "FROM paas_task_runs")
     assert (row.app, row.kind, row.release_version, row.command, row.exit_code, row.state) == (
         app, "run", 1, "manage migrate --plan", 3, "failed")
@@ -97,7 +78,7 @@ def test_detach_prints_the_task_and_a_worker_records_its_end_and_tasks_stop_stop
     r = stack.paas("tasks", "stop", app, task_id)
     assert r.code == 0, r.err
     done = wait_for("the worker recording the stopped task",
-                    lambda: (x := _runs(stack, app)[0])["state"] != "running" and x)
+                    lambda: (x := _runs(stack, app)[0])["state"] != "running" and x, timeout=30)
     assert done["state"] == "stopped" and done["stop_code"] == "UserInitiated"
     assert "stopped by tester@test" in done["stopped_reason"]
     again = stack.paas("tasks", "stop", app, task_id)
@@ -117,7 +98,7 @@ def test_ctrl_c_leaves_the_task_running_and_says_how_to_stop_it(stack, monkeypat
     assert r.code == 130, r.err
     assert "keeps running" in r.err and f"paas tasks stop {app} " in r.err
     done = wait_for("the worker recording the task's end", lambda: (x := _runs(stack, app)[0])["state"] != "running"
-                    and x)
+                    and x, timeout=30)
     assert done["state"] == "succeeded" and done["exit_code"] == 0
 
 
@@ -135,7 +116,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(stack, args, needle):
     r = stack.paas("run", app, *args)
     assert r.code == 2, r.out + r.err
     assert needle in r.err and len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err
-    assert _sql(stack, "SELECT count(*) AS n FROM task_runs")[0].n == 0
+    assert stack.sql("SELECT count(*) AS n FROM task_runs")[0].n == 0
 
 
 def test_run_before_any_deploy_says_so(stack):
@@ -155,7 +136,8 @@ def test_a_task_stopped_by_someone_else_exits_1_with_the_reason(stack):
     proc = subprocess.Popen([sys.executable, "-m", "paas.cli.main", "run", app, "--", "sleep", "infinity"],
                             cwd=str(ROOT), env={**os.environ, "PAAS_LOG_POLL": "0.2"}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    run = wait_for("the run to start its task", lambda: (r := _runs(stack, app)) and r[0]["task_id"] and r[0])
+    run = wait_for("the run to start its task", lambda: (r := _runs(stack, app)) and r[0]["task_id"] and r[0],
+                   timeout=30)
     assert stack.paas("tasks", "stop", app, str(run["run_id"])).code == 0
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, err
