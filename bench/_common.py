@@ -19,7 +19,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 import statistics
 import sys
 import threading
@@ -29,7 +28,7 @@ from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -143,7 +142,6 @@ def emulator_stack(db_url: str, **settings: Any) -> Iterator[tuple[Any, dict]]:
 
 
 # ---------------------------------------------------------------------------------- request log
-_CRED_RE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 _IAM = {"elasticloadbalancing": "elasticloadbalancing", "monitoring": "cloudwatch", "elbv2": "elasticloadbalancing"}
 
 
@@ -164,27 +162,12 @@ class RequestLog:
 
     @staticmethod
     def _operation(environ: dict) -> tuple[str, str, bytes | None]:
-        auth = environ.get("HTTP_AUTHORIZATION", "")
-        m = _CRED_RE.search(auth)
-        service = m.group(1) if m else "?"
-        service = _IAM.get(service, service)
-        target = environ.get("HTTP_X_AMZ_TARGET")
-        if target:
-            return service, target.rsplit(".", 1)[-1], None
-        path = environ.get("PATH_INFO", "")
-        if "/operation/" in path:  # smithy rpc-v2-cbor (e.g. CloudWatch in recent botocore)
-            return service, path.rsplit("/", 1)[-1], None
-        body = None
-        try:
-            n = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            n = 0
-        if n:
-            body = environ["wsgi.input"].read(n)
-        action = parse_qs(environ.get("QUERY_STRING", "")).get("Action")
-        if not action and body and b"Action=" in body:
-            action = parse_qs(body.decode("utf-8", "replace")).get("Action")
-        return service, (action[0] if action else f"{environ.get('REQUEST_METHOD')} {path}"), body
+        from paas.devstack.throttle import aws_operation
+
+        service, op, _, body = aws_operation(environ)
+        if op == "?":
+            op = f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO', '')}"
+        return _IAM.get(service, service), op, body
 
     def __call__(self, environ: dict, start_response: Any) -> Any:
         service, op, body = self._operation(environ)

@@ -124,8 +124,10 @@ class RateLimits:
         return out
 
 
-def _operation(environ: dict) -> tuple[str, str, str, bytes | None]:
-    """(service, operation, protocol, body read) of a signed AWS request."""
+def aws_operation(environ: dict) -> tuple[str, str, str, bytes | None]:
+    """(service, operation, protocol, body read) of a signed AWS request: the service from the
+    credential scope, the operation from X-Amz-Target, the rpc-v2-cbor path or the query's
+    Action ("?" when none). A body read here must be put back for the app behind."""
     auth = environ.get("HTTP_AUTHORIZATION", "")
     service = "?"
     if "Credential=" in auth:
@@ -190,7 +192,7 @@ class ThrottledApp:
         return wrapped
 
     def __call__(self, environ: dict, start_response: Any) -> Iterable[bytes]:
-        service, op, protocol, body = _operation(environ)
+        service, op, protocol, body = aws_operation(environ)
         if body is not None:
             environ["wsgi.input"] = io.BytesIO(body)
         if service in _SERVICES and not self.limits.allow(service, op):
