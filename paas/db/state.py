@@ -7,6 +7,7 @@ views use.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Iterable
@@ -121,12 +122,9 @@ def in_flight(db: Db, app_id: int, env_id: int) -> list[InFlight]:
                  ORDER BY ev.id DESC LIMIT 1) AS last_wait,
                (SELECT row_to_json(t) FROM task_runs t WHERE t.deployment_id = d.id AND t.kind = 'release')
                    AS release_run,
-               ARRAY(SELECT ev.data->>'task_arn' FROM deployment_events ev
-                      WHERE ev.deployment_id = d.id AND ev.kind = 'task_stopped') AS recorded_stops,
-               COALESCE((SELECT jsonb_object_agg(x.release, x.n) FROM (
-                            SELECT ev.data->>'release' AS release, count(*) AS n FROM deployment_events ev
-                             WHERE ev.deployment_id = d.id AND ev.kind = 'task_stopped'
-                               AND ev.data->>'release' IS NOT NULL GROUP BY 1) x), '{}'::jsonb) AS stops_by_release
+               COALESCE((SELECT jsonb_agg(jsonb_build_array(ev.data->>'task_arn', ev.data->'release'))
+                           FROM deployment_events ev
+                          WHERE ev.deployment_id = d.id AND ev.kind = 'task_stopped'), '[]'::jsonb) AS stops
           FROM deployments d
          WHERE d.app_id = %(a)s AND d.environment_id = %(e)s AND d.state IN ('pending', 'in_progress')
          ORDER BY d.id
@@ -139,8 +137,8 @@ def in_flight(db: Db, app_id: int, env_id: int) -> list[InFlight]:
                          for q in r.steering_rows)
         applied = {k: datetime.fromisoformat(v) for k, v in (r.applied_steps or {}).items()}
         out.append(InFlight(of(DeploymentRecord, r), dict(r.colour_map), steering, applied, r.last_wait,
-                            _run_from_json(r.release_run), frozenset(a for a in r.recorded_stops if a),
-                            {int(k): int(n) for k, n in r.stops_by_release.items() if k.isdigit()}))
+                            _run_from_json(r.release_run), frozenset(arn for arn, _ in r.stops if arn),
+                            dict(Counter(rel for _, rel in r.stops if isinstance(rel, int)))))
     return out
 
 
