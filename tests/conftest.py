@@ -31,6 +31,30 @@ def _with_db(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
+class _WithFields:
+    """Wraps pytest's log formatter: a worker's structured fields (`kv(...)`) go into the captured
+    lines too, so a failure's report says which error a retried step met."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def format(self, record):
+        text = self.inner.format(record)
+        fields = getattr(record, "fields", None)
+        return f"{text} {fields}" if fields else text
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _log_fields(request):
+    plugin = request.config.pluginmanager.get_plugin("logging-plugin")
+    for h in (getattr(plugin, "caplog_handler", None), getattr(plugin, "report_handler", None)):
+        if h is not None and h.formatter is not None and not isinstance(h.formatter, _WithFields):
+            h.setFormatter(_WithFields(h.formatter))
+
+
 @pytest.fixture(scope="session")
 def pg_admin_url() -> str:
     from paas.db.url import to_libpq

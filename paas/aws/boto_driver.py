@@ -212,7 +212,10 @@ class BotoDriver:
     def delete_push_message(self, queue_url: str, receipt: str) -> None:
         self.push_events.delete(queue_url, receipt)
 
-    def repository_uri(self, repository: str) -> str:
+    def retry_push_message(self, queue_url: str, receipt: str, seconds: int) -> None:
+        self.push_events.retry_later(queue_url, receipt, seconds)
+
+    def repository_uri(self, repository: str) -> str | None:
         return self.push_events.repository_uri(repository)
 
     def repository_images(self, repository: str) -> list[ImageInfo]:

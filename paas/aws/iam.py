@@ -93,6 +93,7 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
     "sqs:SetQueueAttributes": ("sqs:SetQueueAttributes",),
     "sqs:ReceiveMessage": ("sqs:ReceiveMessage",),
     "sqs:DeleteMessage": ("sqs:DeleteMessage",),
+    "sqs:ChangeMessageVisibility": ("sqs:ChangeMessageVisibility",),
     "events:PutRule": ("events:PutRule",),
     "events:PutTargets": ("events:PutTargets",),
 }
@@ -163,7 +164,7 @@ SCOPES: dict[str, tuple[tuple[str, ...], dict | None]] = {
     "ecr:DescribeRepositories": (("arn:{partition}:ecr:{region}:{account}:repository/*",), None),
     **{a: (("arn:{partition}:sqs:{region}:{account}:paas-*",), None) for a in (
         "sqs:CreateQueue", "sqs:GetQueueAttributes", "sqs:SetQueueAttributes", "sqs:ReceiveMessage",
-        "sqs:DeleteMessage")},
+        "sqs:DeleteMessage", "sqs:ChangeMessageVisibility")},
     **{a: (("arn:{partition}:events:{region}:{account}:rule/paas-*",), None) for a in (
         "events:PutRule", "events:PutTargets")},
     # task and execution roles to ECS (task definitions, RunTask); the stack's SchedulerRole to Scheduler

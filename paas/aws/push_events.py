@@ -10,6 +10,7 @@ PutRule and PutTargets overwrite. The rule matches every repository of the accou
 workers drop (delete) messages of repositories no pipeline watches.
 
 AWS limits kept here: ReceiveMessage WaitTimeSeconds 0-20 and MaxNumberOfMessages 1-10;
+ChangeMessageVisibility 0-43,200 s;
 DescribeImages pages of at most 1,000 (``maxResults``).
 
 Emulator (moto 5.2) gaps: ECR PutImage sends no event (the dev stack's `paas dev push` sends
@@ -24,6 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from paas.aws.api import Api, epoch
 
 QUEUE_NAME = "paas-image-pushes"
@@ -31,6 +34,7 @@ RULE_NAME = "paas-ecr-image-push"
 WAIT_MAX = 20
 RECEIVE_MAX = 10
 VISIBILITY_TIMEOUT = 60
+VISIBILITY_MAX = 12 * 3600
 RETENTION = 4 * 86400
 DESCRIBE_IMAGES_PAGE = 1000
 EVENT_PATTERN = {"source": ["aws.ecr"], "detail-type": ["ECR Image Action"],
@@ -108,8 +112,19 @@ class PushEvents:
         """Only after the push is committed: a message lost before then comes back."""
         self.api.call("sqs", "DeleteMessage", QueueUrl=queue_url, ReceiptHandle=receipt)
 
-    def repository_uri(self, repository: str) -> str:
-        resp = self.api.call("ecr", "DescribeRepositories", repositoryNames=[repository])
+    def retry_later(self, queue_url: str, receipt: str, seconds: int) -> None:
+        """A message that could not be recorded comes back after `seconds` (0-43,200), not after
+        the whole visibility timeout."""
+        self.api.call("sqs", "ChangeMessageVisibility", QueueUrl=queue_url, ReceiptHandle=receipt,
+                      VisibilityTimeout=max(0, min(VISIBILITY_MAX, int(seconds))))
+
+    def repository_uri(self, repository: str) -> str | None:
+        """None when the repository is gone (deleted after the push): nothing can be deployed from it."""
+        try:
+            resp = self.api.call("ecr", "DescribeRepositories", repositoryNames=[repository],
+                                 allow=("RepositoryNotFoundException",))
+        except ClientError:
+            return None
         return resp["repositories"][0]["repositoryUri"]
 
     def images(self, repository: str) -> list[ImageInfo]:

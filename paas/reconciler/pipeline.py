@@ -5,7 +5,9 @@ Consuming (`PushConsumer.poll_once`): long-poll the region's push queue, record 
 a pipeline watches (tag pattern) once per digest, with the `pipeline_started` notification in
 the same transaction, commit, and only then delete the message. A message of a repository or
 tag nobody watches is deleted at once. A crash between commit and delete redelivers the
-message, and the unique (app, digest) makes the second record a no-op.
+message, and the unique (app, digest) makes the second record a no-op. A message that cannot be
+recorded now is made visible again after a few seconds (ChangeMessageVisibility), on its own:
+the rest of its batch goes on.
 
 A pass (`run_pass`) for one app, under the pipeline's lease (`paas.db.pipeline.claim`):
 resync the watched repository when due (DescribeImages: the newest matching image the database
@@ -46,6 +48,7 @@ LOG_LINES = 10
 IDLE_RECHECK = 60.0  # seconds between passes of a pipeline with nothing to wait for (resync is separate)
 CHECK_POLL = 1.0  # seconds between looks at a running check
 MISSING_GRACE = 60.0  # seconds a just-started check task may be unknown to DescribeTasks
+RETRY_SECONDS = 5  # a push message that could not be recorded is received again after this
 
 
 # --- consuming push events -----------------------------------------------------------------------
@@ -58,6 +61,7 @@ class PushConsumer:
     wait_seconds: float = 20.0
     queue_url: str | None = None
     uris: dict[str, str] = field(default_factory=dict)  # repository → its URI (DescribeRepositories, once)
+    retry_seconds: int = RETRY_SECONDS
     received: int = 0
     recorded: int = 0
 
@@ -83,34 +87,63 @@ class PushConsumer:
 
     def _record(self, db: Db, url: str, msgs: list, pipelines: list[tuple[int, str, Any, Any]],
                 on_recorded: Callable[[int], None] | None) -> int:
+        """Each message on its own: one that cannot be recorded now (the database, DescribeRepositories)
+        comes back after RETRY_SECONDS and does not hold up the others; the first such error is
+        raised after the batch, so the caller backs off."""
         new = 0
+        failed: Exception | None = None
         for m in msgs:
-            apps = [(app_id, spec) for app_id, _, spec, _ in pipelines
-                    if m.repository and spec.repository == m.repository and spec.matches(m.tag)]
-            if apps and m.digest:
-                uri = self._uri(m.repository)
-                image = f"{uri}:{m.tag}@{m.digest}" if m.tag else f"{uri}@{m.digest}"
-                with db.transaction():
-                    for app_id, spec in apps:
-                        push_id = pdb.record_push(db, app_id, repository=m.repository, tag=m.tag, digest=m.digest,
-                                                  image=image, source="event", pushed_at=m.pushed_at,
-                                                  queued_at=m.queued_at)
-                        if push_id is not None:
-                            new += 1
-                            notifications.enqueue(db, app_id=app_id, environment_id=None, event="pipeline_started",
-                                                  payload=_push_payload(push_id, m.repository, m.tag, m.digest,
-                                                                        image, "event"))
-                for app_id, _ in apps:
-                    if on_recorded:
-                        on_recorded(app_id)
+            try:
+                new += self._record_one(db, m, pipelines, on_recorded)
+            except Exception as e:  # its transaction was rolled back
+                failed = failed or e
+                log.warning("push message: recording failed; retrying it", extra=kv(
+                    repository=m.repository, tag=m.tag, retry_seconds=self.retry_seconds,
+                    error=str(e).splitlines()[0] if str(e) else type(e).__name__))
+                try:
+                    self.driver.retry_push_message(url, m.receipt, self.retry_seconds)
+                except Exception:
+                    pass  # it comes back after the queue's visibility timeout instead
+                continue
             self.driver.delete_push_message(url, m.receipt)  # after the commit: at-least-once in
         self.recorded += new
+        if failed is not None:
+            raise failed
         return new
 
-    def _uri(self, repository: str) -> str:
+    def _record_one(self, db: Db, m: Any, pipelines: list[tuple[int, str, Any, Any]],
+                    on_recorded: Callable[[int], None] | None) -> int:
+        apps = [(app_id, spec) for app_id, _, spec, _ in pipelines
+                if m.repository and spec.repository == m.repository and spec.matches(m.tag)]
+        if not apps or not m.digest:
+            return 0
+        new = 0
+        uri = self._uri(m.repository)
+        if uri is None:
+            log.warning("push message: the repository is gone; dropped", extra=kv(repository=m.repository, tag=m.tag))
+            return 0
+        image = f"{uri}:{m.tag}@{m.digest}" if m.tag else f"{uri}@{m.digest}"
+        with db.transaction():
+            for app_id, spec in apps:
+                push_id = pdb.record_push(db, app_id, repository=m.repository, tag=m.tag, digest=m.digest,
+                                          image=image, source="event", pushed_at=m.pushed_at,
+                                          queued_at=m.queued_at)
+                if push_id is not None:
+                    new += 1
+                    notifications.enqueue(db, app_id=app_id, environment_id=None, event="pipeline_started",
+                                          payload=_push_payload(push_id, m.repository, m.tag, m.digest,
+                                                                image, "event"))
+        for app_id, _ in apps:
+            if on_recorded:
+                on_recorded(app_id)
+        return new
+
+    def _uri(self, repository: str) -> str | None:
         uri = self.uris.get(repository)
         if uri is None:
-            uri = self.uris[repository] = self.driver.repository_uri(repository)
+            uri = self.driver.repository_uri(repository)
+            if uri is not None:
+                self.uris[repository] = uri
         return uri
 
 

@@ -37,6 +37,8 @@ from paas.settings import Durations, gc_settings
 
 log = logging.getLogger("paas.worker")
 
+PUSH_STOP_GRACE = 15.0  # seconds past the long poll a stopping worker waits for its push consumer
+
 
 def policy_from_settings() -> Policy:
     d = Durations()
@@ -335,6 +337,7 @@ class Worker:
             threads.append(threading.Thread(target=self._gauges, name="gauges", daemon=True))
             threads.append(threading.Thread(target=self._deliver_loop, name="notify", daemon=True))
             threads.append(threading.Thread(target=self._pipeline_events, name="push-events", daemon=True))
+        push_events = threads[-1] if not self.once else None
         for t in threads:
             t.start()
         loops = [threading.Thread(target=self._loop, name=f"reconcile-{i}") for i in range(self.concurrency)]
@@ -347,6 +350,10 @@ class Worker:
         finally:
             self.stopping.set()
             self.notify_all()
+            if push_events is not None:
+                # messages a poll in flight receives are recorded (or handed back) before the
+                # database goes: a stopped worker takes no push with it for the visibility timeout
+                push_events.join(timeout=self.durations.push_wait + PUSH_STOP_GRACE)
             self.engine.dispose()
 
     def stop(self) -> None:

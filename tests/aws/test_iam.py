@@ -92,6 +92,10 @@ def _run_every_operation(aws_env, driver, uid) -> dict[str, str]:
     msgs = driver.receive_pushes(queue, 1)  # ReceiveMessage
     assert pushed["digest"] in {m.digest for m in msgs}
     for m in msgs:
+        driver.retry_push_message(queue, m.receipt, 0)  # ChangeMessageVisibility: visible again at once
+    msgs = driver.receive_pushes(queue, 1)
+    assert pushed["digest"] in {m.digest for m in msgs}
+    for m in msgs:
         driver.delete_push_message(queue, m.receipt)  # DeleteMessage
     assert driver.repository_uri(app).endswith(f"/{app}")  # DescribeRepositories
     assert pushed["digest"] in {i.digest for i in driver.repository_images(app)}

@@ -8,6 +8,7 @@ and the worker's long poll picks it up.
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -221,7 +222,7 @@ def test_a_stage_that_asks_for_approval_waits_for_paas_approve(stack, pipeline):
     pushed = push(stack, app, "main-5")
     waiting = wait_for("the approval wait", lambda: [
         p for p in stack.paas("pipeline", app, "--json").json()["pushes"]
-        if p["tag"] == "main-5" and (p["waiting_for"] or "").startswith("waiting for approval")], 60)
+        if p["tag"] == "main-5" and (p["waiting_for"] or "").startswith("waiting for approval")], 90)
     assert waiting[0]["waiting_for"] == f"waiting for approval to production (paas approve {app} --env production v1)"
     assert stack.sql("SELECT count(*) AS n FROM promotions")[0].n == 1  # staging only
     r = stack.paas("approve", app, "--env", "production", "v1", "--json")
@@ -276,6 +277,9 @@ def test_a_lost_push_event_is_found_by_the_resync_and_a_duplicate_is_recorded_on
     assert attrs["ApproximateNumberOfMessages"] == "0" and attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
     policy = _json.loads(attrs["Policy"])["Statement"][0]
     assert policy["Principal"] == {"Service": "events.amazonaws.com"} and "aws:SourceArn" in str(policy)
+    # a stopped worker's push consumer has finished its poll: it takes no later push with it
+    stack.stop_workers()
+    assert not [t for t in threading.enumerate() if t.name == "push-events"]
 
 
 def _repo(ecr, name):
@@ -300,3 +304,64 @@ def test_a_check_past_its_timeout_is_stopped_and_fails(stack, pipeline):
     wait_for("the check's task stopped", lambda: ecs.describe_tasks(cluster="paas-staging", tasks=[check.task_arn])[
         "tasks"][0]["lastStatus"] == "STOPPED", 60)
     assert stack.sql("SELECT * FROM promotions") == []
+
+
+def test_a_push_message_that_cannot_be_recorded_comes_back_soon_and_holds_up_no_other(stack, tmp_path):
+    """The database refuses one message (a trigger on its tag): the others of the batch are
+    recorded and deleted, the refused one is received again after the consumer's retry delay
+    (not the queue's 60 s visibility timeout) and recorded once the database takes it; a message
+    whose repository was deleted meanwhile is dropped, not retried for the queue's 4 days."""
+    from contextlib import closing
+
+    from paas.db import pipeline as pdb
+    from paas.db.sql import connect
+    from paas.devstack.push import push as put_image
+    from paas.devstack.up import add_environment
+    from paas.reconciler.drivers import push_driver_for
+    from paas.reconciler.pipeline import PushConsumer
+
+    add_environment(stack.db_url, stack.boot, stack.emulator.endpoint_url, "staging")
+    app, other = stack.app(), stack.app()
+    for name in (app, other):
+        toml = tmp_path / f"{name}.toml"
+        toml.write_text(f'[pipeline]\nrepository = "{name}"\ntags = "main-*"\ntest_command = "true"\n'
+                        '[[pipeline.stages]]\nenvironment = "staging"\n')
+        assert stack.paas("pipeline", "set", name, "--manifest", str(toml)).code == 0
+    with closing(connect(stack.db_url)) as db:
+        db.execute("""CREATE FUNCTION refuse_bad() RETURNS trigger LANGUAGE plpgsql AS $$
+                      BEGIN RAISE EXCEPTION 'refused for the test'; END $$""")
+        db.execute("CREATE TRIGGER refuse_bad BEFORE INSERT ON image_pushes FOR EACH ROW "
+                   "WHEN (NEW.tag = 'main-bad') EXECUTE FUNCTION refuse_bad()")
+        db.commit()
+        watched = pdb.watched(db)
+        db.commit()
+    consumer = PushConsumer(push_driver_for(watched[0][3], 1), wait_seconds=1, retry_seconds=1)
+    consumer.ensure()
+    ecr, events = stack.client("ecr"), stack.client("events")
+    good = put_image(ecr, events, app, "main-1")
+    bad = put_image(ecr, events, app, "main-bad")
+    put_image(ecr, events, other, "main-1")
+    ecr.delete_repository(repositoryName=other, force=True)
+
+    def poll():
+        try:
+            consumer.poll_once(lambda: closing(connect(stack.db_url)), pdb.watched)
+        except Exception as e:
+            assert "refused for the test" in str(e)
+
+    def recorded(digest):
+        return bool(stack.sql("SELECT 1 FROM image_pushes WHERE digest = %(d)s", d=digest))
+
+    wait_for("the good push recorded", lambda: poll() or recorded(good["digest"]), 30)
+    assert not recorded(bad["digest"]) and not stack.sql("SELECT 1 FROM image_pushes p JOIN apps a "
+                                                         "ON a.id = p.app_id WHERE a.name = %(o)s", o=other)
+    received = consumer.received
+    # within 30 s: the queue's visibility timeout (60 s) would bring it back later
+    wait_for("the refused message again", lambda: poll() or consumer.received > received, 30)
+    with closing(connect(stack.db_url)) as db:
+        db.execute("DROP TRIGGER refuse_bad ON image_pushes")
+        db.commit()
+    wait_for("the refused push recorded", lambda: poll() or recorded(bad["digest"]), 30)
+    sqs = stack.client("sqs")
+    attrs = sqs.get_queue_attributes(QueueUrl=consumer.queue_url, AttributeNames=["All"])["Attributes"]
+    assert attrs["ApproximateNumberOfMessages"] == "0" and attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
