@@ -172,10 +172,11 @@ class Worker:
 
 
 def sessions_by_pid(db) -> dict[int, int]:  # noqa: ANN001
-    """Database sessions per worker process (application_name 'paas-worker host:pid' / 'paas-listen ...')."""
+    """Database sessions per worker process (application_name 'paas-worker host:pid', 'paas-listen ...',
+    'paas-paces ...')."""
     rows = db.all("SELECT application_name AS a, count(*) AS n FROM pg_stat_activity "
                   "WHERE application_name LIKE 'paas-worker %' OR application_name LIKE 'paas-listen %' "
-                  "GROUP BY 1")
+                  "OR application_name LIKE 'paas-paces %' GROUP BY 1")
     out: Counter[int] = Counter()
     for r in rows:
         try:
@@ -213,12 +214,15 @@ def burst(env: dict, apps: list[str], image_tag: str, procs: int) -> float:
 
 # ---------------------------------------------------------------------------------- one wave
 def wave(url: str, emu, log, limits, env: dict, apps: list[str], n_workers: int, concurrency: int,  # noqa: ANN001
-         account_rps: float, image_tag: str, burst_procs: int, logdir: Path, timeout: float) -> dict:
+         account_rps: float, image_tag: str, burst_procs: int, logdir: Path, timeout: float,
+         shared: bool = True) -> dict:
     from paas.db.sql import connect
 
-    wenv = {**env, "PAAS_AWS_RPS": f"{account_rps / n_workers:g}", "BENCH_CONCURRENCY": str(concurrency)}
+    wenv = {**env, "PAAS_AWS_RPS": f"{account_rps / n_workers:g}", "BENCH_CONCURRENCY": str(concurrency),
+            "PAAS_AWS_SHARED_PACES": "on" if shared else "off"}
     db = connect(url, "paas-bench")
     db.conn.autocommit = True
+    db.execute("DELETE FROM aws_paces")  # every wave learns its paces afresh, as new processes do
     workers = [Worker(wenv, i, logdir) for i in range(n_workers)]
     try:
         pids = {w.p.pid for w in workers}
@@ -295,7 +299,7 @@ def wave(url: str, emu, log, limits, env: dict, apps: list[str], n_workers: int,
     med = c.median(to_finish)
     span = max(r.fin for r in rows) - min(r.req for r in rows)
     return {
-        "workers": n_workers, "apps": len(rows), "states": dict(Counter(r.state for r in rows)),
+        "workers": n_workers, "shared": shared, "apps": len(rows), "states": dict(Counter(r.state for r in rows)),
         "burst_s": burst_secs, "span_s": span, "per_min": len(rows) / span * 60, "wall_s": wall,
         "claim_p50": c.median(claim_wait), "claim_p99": c.pct(claim_wait, 99), "claimed": len(claim_wait),
         "late_p50": c.median(lateness), "late_p99": c.pct(lateness, 99), "late_n": len(lateness),
@@ -363,6 +367,13 @@ def run_size(n: int, args) -> dict:  # noqa: ANN001
                   f"throttled {sum(r['throttled'].values())}, emulator CPU {r['emu_cpu_pct']:.0f}%, "
                   f"states {r['states']}", flush=True)
             out["waves"].append(r)
+        if args.compare_own_paces:
+            w = max(args.workers)
+            r = wave(url, emu, log, limits, env, apps, w, args.concurrency, account_rps,
+                     str(len(args.workers) + 2), args.burst_procs, Path(tmp), args.timeout, shared=False)
+            print(f"[{n} apps] {w} worker(s), each on its own paces: {r['per_min']:.1f} deploys/min, "
+                  f"throttled {sum(r['throttled'].values())}, states {r['states']}", flush=True)
+            out["waves"].append(r)
         out["limits"] = limits.limits
         out["account_rps"] = account_rps
     return out
@@ -379,7 +390,8 @@ def report(res: dict, args) -> list[tuple[str, bool]]:  # noqa: ANN001
     def row(label: str, vals: list) -> None:
         print(f"{label:<44}" + "".join(f"{str(v):>{w}}" for v in vals))
 
-    row("worker processes", [r["workers"] for r in waves])
+    row("worker processes", [f"{r['workers']}{'' if r['shared'] else ' (own)'}" for r in waves])
+    row("throttled operations paced", ["shared" if r["shared"] else "per worker" for r in waves])
     row("paas AWS budget per worker, req/s", [f"{res['account_rps'] / r['workers']:g}" for r in waves])
     row("deployments (succeeded)", [f"{r['apps']} ({r['states'].get('succeeded', 0)})" for r in waves])
     row("burst (CLI) wall time, s", [f"{r['burst_s']:.1f}" for r in waves])
@@ -404,9 +416,16 @@ def report(res: dict, args) -> list[tuple[str, bool]]:  # noqa: ANN001
     row("worker CPU, s (each)", ["/".join(f"{x:.0f}" for x in r["worker_cpu"]) for r in waves])
     row("emulator CPU (moto + data plane), % core", [f"{r['emu_cpu_pct']:.0f}" for r in waves])
     limits = RateLimits(res["limits"])
-    base, why = budget_baseline(limits, waves[-1]["allowed"], waves[-1]["apps"], res["account_rps"])
+    last = [r for r in waves if r["shared"]][-1]
+    base, why = budget_baseline(limits, last["allowed"], last["apps"], res["account_rps"])
     print(f"\nbaseline, the account's AWS budget for this wave: {base:.1f} deploys/min ({why})")
-    by = {r["workers"]: r for r in waves}
+    by = {r["workers"]: r for r in waves if r["shared"]}
+    own = [r for r in waves if not r["shared"]]
+    for r in own:
+        print(f"{r['workers']} workers each pacing on its own: {r['per_min']:.1f} deploys/min "
+              f"({r['per_min'] / base * 100:.0f}% of the budget); sharing the paces: "
+              f"{by[r['workers']]['per_min']:.1f} ({by[r['workers']]['per_min'] / base * 100:.0f}%)"
+              if r["workers"] in by else "")
     checks: list[tuple[str, bool]] = []
     if 1 in by and 4 in by:
         f = by[4]["per_min"] / by[1]["per_min"]
@@ -442,6 +461,8 @@ def main() -> int:
     ap.add_argument("--burst-procs", type=int, default=4, help="CLI processes sending the burst.")
     ap.add_argument("--timeout", type=float, default=1800.0, help="Seconds a wave may take.")
     ap.add_argument("--explain", action="store_true", help="Print the query plans at scale instead (bench/plans.py).")
+    ap.add_argument("--compare-own-paces", action="store_true",
+                    help="Also run the largest worker count with each worker pacing on its own (PAAS_AWS_SHARED_PACES=off).")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--probe-worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--burst-client", action="store_true", help=argparse.SUPPRESS)

@@ -194,6 +194,20 @@ def aws_rate() -> tuple[float, float | None]:
     return rate, burst
 
 
+def shared_paces() -> bool:
+    """`PAAS_AWS_SHARED_PACES` (default on): workers pace throttled AWS operations together
+    through the database (paas/db/paces.py) rather than each on its own."""
+    raw = _env("PAAS_AWS_SHARED_PACES")
+    if raw is None:
+        return True
+    value = raw.strip().lower()
+    if value in ("1", "on", "true", "yes"):
+        return True
+    if value in ("0", "off", "false", "no"):
+        return False
+    raise SettingError(f"PAAS_AWS_SHARED_PACES must be on or off, got {raw[:40]!r}")
+
+
 # (variable, attribute, default seconds): notification delivery (paas/reconciler/notify.py)
 NOTIFY_DURATIONS: tuple[tuple[str, str, float], ...] = (
     ("PAAS_NOTIFY_TIMEOUT", "timeout", 5.0),  # one webhook request, connect + answer

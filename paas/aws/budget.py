@@ -19,17 +19,36 @@ for an operation gives that operation its own pace (AIMD: halved on each throttl
 second; raised a little on each success; dropped once it is back at the account rate). Callers of
 that operation then wait their turn here instead of sending requests AWS would refuse, and
 botocore's retries stop multiplying across workers (a throttling storm).
+
+Workers share those paces (`share_paces`, given `paas.db.paces.DbPaces` by the worker): the first
+throttle anywhere makes the operation's pace one row for the account, every worker takes its
+turns from that row, and one AIMD loop serves them all. Without a store, or while it fails, each
+process paces on its own.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from paas.aws.accounting import is_throttle_response, key_from_event
 
 DEFAULT_RPS = 20.0  # the default of PAAS_AWS_RPS (paas.settings.DEFAULT_AWS_RPS)
+SHARED_REFRESH = 2.0  # seconds between reads of which operations the account's workers pace
+SHARED_RETRY = 10.0  # seconds on the local pace after the shared store failed
+
+log = logging.getLogger("paas.aws.budget")
+
+
+class SharedPaces(Protocol):
+    """Per-operation paces shared by every worker of an account (paas/db/paces.py)."""
+
+    def slot(self, account: str, operation: str) -> float | None: ...
+    def throttled(self, account: str, operation: str, *, start: float, ceiling: float, floor: float) -> float: ...
+    def succeeded(self, account: str, operation: str, step: float) -> float | None: ...
+    def paced(self, account: str) -> dict[str, float]: ...
 
 
 class TokenBucket:
@@ -50,6 +69,12 @@ class TokenBucket:
         self.acquired = 0
         self._paces: dict[str, Pace] = {}
         self._sends: dict[str, tuple[float, float]] = {}  # op -> (last send, smoothed interval)
+        self.account = ""  # the key `budget_for` files it under: the shared paces' account
+        self.shared: SharedPaces | None = None
+        self._shared_paced: dict[str, float] = {}
+        self._shared_read = float("-inf")
+        self._shared_down_until = float("-inf")
+        self.shared_slots = 0  # requests sent on a shared slot (for benchmarks)
 
     @property
     def rate(self) -> float:
@@ -114,9 +139,10 @@ class TokenBucket:
     def _on_before_send(self, event_name: str = "", **_: Any) -> None:
         self.acquire()
         key = key_from_event(event_name)
-        pace = self._paces.get(key) if self._paces else None
-        if pace is not None:
-            self.waited_seconds += pace.acquire()
+        if not self._shared_turn(key):
+            pace = self._paces.get(key) if self._paces else None
+            if pace is not None:
+                self.waited_seconds += pace.acquire()
         now = self._clock()
         with self._lock:
             last, interval = self._sends.get(key, (now - 1.0, 1.0))
@@ -134,7 +160,47 @@ class TokenBucket:
             if pace is not None and pace.succeeded():
                 with self._lock:
                     self._paces.pop(key, None)
+            if key in self._shared_paced:
+                self._shared_call(lambda s: s.succeeded(self.account, key, Pace.STEP))
         return None  # never influence botocore's retry decision
+
+    # --- the paces shared with the account's other workers ---------------------------------------
+
+    def _shared_call(self, fn: Callable[[SharedPaces], Any]) -> Any:
+        """`fn(store)`, or None when there is no store or it failed (then the local pace serves
+        for SHARED_RETRY seconds)."""
+        store = self.shared
+        if store is None or self._clock() < self._shared_down_until:
+            return None
+        try:
+            return fn(store)
+        except Exception as e:  # the database unreachable: pace locally meanwhile
+            self._shared_down_until = self._clock() + SHARED_RETRY
+            log.warning("shared AWS paces unavailable; pacing in this process", extra={"fields": {
+                "error": str(e).splitlines()[0] if str(e) else type(e).__name__}})
+            return None
+
+    def _shared_turn(self, key: str) -> bool:
+        """Wait for `key`'s turn on the account's shared pace; False when it has none (or the
+        store is unavailable): the local pace, if any, applies."""
+        if self.shared is None:
+            return False
+        now = self._clock()
+        if now - self._shared_read >= SHARED_REFRESH:
+            self._shared_read = now
+            paced = self._shared_call(lambda s: s.paced(self.account))
+            if paced is not None:
+                self._shared_paced = paced
+        if key not in self._shared_paced:
+            return False
+        wait = self._shared_call(lambda s: s.slot(self.account, key))
+        if wait is None:
+            return False
+        if wait > 0:
+            self._sleep(wait)
+            self.waited_seconds += wait
+        self.shared_slots += 1
+        return True
 
     def throttled(self, key: str) -> None:
         """AWS refused `key` for its rate: pace it (slower, if it already was)."""
@@ -147,6 +213,12 @@ class TokenBucket:
                 pace = self._paces[key] = Pace(ceiling, start=min(ceiling, sent_rate),
                                                clock=self._clock, sleep=self._sleep)
         pace.throttled()
+        if self.shared is not None:
+            start = self._shared_paced.get(key) or 1.0 / max(1e-3, self._sends.get(key, (0.0, 1.0))[1])
+            rate = self._shared_call(lambda s: s.throttled(self.account, key, start=min(pace.ceiling, start),
+                                                           ceiling=pace.ceiling, floor=pace.floor))
+            if rate is not None:
+                self._shared_paced[key] = rate
 
     def paces(self) -> dict[str, float]:
         """The learned per-operation rates (requests/s), for metrics and benchmarks."""
@@ -218,6 +290,9 @@ _registry_lock = threading.Lock()
 _registry: dict[str, TokenBucket] = {}
 
 
+_shared: SharedPaces | None = None
+
+
 def budget_for(account_key: str) -> TokenBucket:
     """The process-wide bucket for one AWS account (created from the env on first use)."""
     with _registry_lock:
@@ -225,7 +300,23 @@ def budget_for(account_key: str) -> TokenBucket:
         if b is None:
             rate, burst = rate_from_env()
             b = _registry[account_key] = TokenBucket(rate, burst)
+            b.account, b.shared = account_key, _shared
         return b
+
+
+def share_paces(store: SharedPaces | None) -> None:
+    """Every account's budget in this process (and every later one) paces through `store`."""
+    global _shared
+    with _registry_lock:
+        _shared = store
+        for b in _registry.values():
+            b.shared = store
+
+
+def unshare_paces(store: SharedPaces) -> None:
+    """Stop using `store` if it is the one in use (a worker that stops)."""
+    if _shared is store:
+        share_paces(None)
 
 
 def all_budgets() -> dict[str, TokenBucket]:

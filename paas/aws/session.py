@@ -27,6 +27,7 @@ of paas needs.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import socket
@@ -172,7 +173,8 @@ def _account_key(session: boto3.Session, endpoint_url: str | None, role_arn: str
         ident = creds.access_key if creds is not None else "anonymous"
     except Exception:  # noqa: BLE001 - a broken chain shows up on the first real call
         ident = "unknown"
-    return f"{where}|{ident}"
+    # the key names the account in the shared paces' table: an access key id only as a digest
+    return f"{where}|key:{hashlib.sha256(ident.encode()).hexdigest()[:16]}"
 
 
 def get_clients(region: str, endpoint_url: str | None = None, role_arn: str | None = None, *,

@@ -606,3 +606,23 @@ class PipelineApproval(Base):
     environment_id: Mapped[int] = mapped_column(Integer)
     approver: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(TSTZ, server_default=CLOCK)
+
+
+class AwsPace(Base):
+    """One AWS operation's request pace for one account, shared by every worker (paas/db/paces.py)."""
+
+    __tablename__ = "aws_paces"
+    __table_args__ = (
+        CheckConstraint("floor > 0 AND rate >= floor AND ceiling >= floor", name="rate_range"),
+        CheckConstraint("length(account) <= 512 AND length(operation) <= 128", name="key_length"),
+    )
+
+    account: Mapped[str] = mapped_column(Text, primary_key=True)
+    operation: Mapped[str] = mapped_column(Text, primary_key=True)
+    rate: Mapped[float] = mapped_column(Float)
+    ceiling: Mapped[float] = mapped_column(Float)
+    floor: Mapped[float] = mapped_column(Float)
+    next_slot: Mapped[datetime] = mapped_column(TSTZ, server_default=CLOCK)
+    last_cut: Mapped[datetime] = mapped_column(TSTZ, server_default=CLOCK)
+    throttles: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    updated_at: Mapped[datetime] = mapped_column(TSTZ, server_default=CLOCK)

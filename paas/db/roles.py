@@ -12,6 +12,7 @@
   cannot move a fencing token by hand, and it cannot rewrite who asked for a deployment, why or what.
   Delivers notifications: inserts outbox rows (in the transaction of the state change they
   report) and updates their delivery columns; reads targets, never writes them.
+  Shares AWS request paces with the other workers (`aws_paces`, which no other role can read).
   Notification targets (`paas notify add/remove`) are the CLI's: it inserts them and stamps them
   removed, and writes no outbox row. Neither holds a webhook URL: those are in SSM.
 - `paas_pipeline`: what a worker that runs pipelines adds to `paas_worker`: a promotion is a
@@ -95,6 +96,9 @@ GRANTS = [
     "GRANT INSERT ON notify_outbox TO paas_worker",
     "GRANT UPDATE (" + OUTBOX_DELIVERY_COLUMNS + ") ON notify_outbox TO paas_worker",
     "GRANT EXECUTE ON FUNCTION paas_claim(text, double precision, integer) TO paas_worker",
+    # the AWS request paces workers share (paas/db/paces.py): workers only
+    "REVOKE ALL ON aws_paces FROM paas_cli, paas_worker, paas_pipeline, paas_readonly",
+    "GRANT SELECT, INSERT, UPDATE, DELETE ON aws_paces TO paas_worker",
     # pipeline runner: a promotion is a request (paas_cli's request rights), plus its own records
     "GRANT SELECT ON {tables} TO paas_pipeline",
     "GRANT INSERT ON processes, config_versions, images, releases, deployments, deployment_events, work_queue, "

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from paas import clock
-from paas.aws import guard
+from paas.aws import budget, guard
 from paas.db import pipeline as pipeline_db
 from paas.db import queue
 from paas.db.engine import make_engine, pooled
+from paas.db.paces import DbPaces
 from paas.planner import steps as s
 from paas.planner.desired import Policy
 from paas.reconciler import metrics as m
@@ -33,7 +34,7 @@ from paas.reconciler.memo import ObservationMemo
 from paas.reconciler.logs import kv
 from paas.reconciler.notify import Deliverer
 from paas.reconciler.reconcile import reconcile_once
-from paas.settings import Durations, gc_settings
+from paas.settings import Durations, gc_settings, shared_paces
 
 log = logging.getLogger("paas.worker")
 
@@ -83,6 +84,8 @@ class Worker:
         self.memo = ObservationMemo(self.durations.observe_max_age)
         self.pipeline_passes = 0
         self.consumers: dict[tuple, Any] = {}  # (region, role) → PushConsumer
+        # one pace per throttled AWS operation for all the account's workers (paas/db/paces.py)
+        self.paces = DbPaces(self.url, application_name=f"paas-paces {self.owner}"[:63]) if shared_paces() else None
 
     # --- wake-ups -------------------------------------------------------------------
     def notify_all(self) -> None:
@@ -338,6 +341,8 @@ class Worker:
             threads.append(threading.Thread(target=self._deliver_loop, name="notify", daemon=True))
             threads.append(threading.Thread(target=self._pipeline_events, name="push-events", daemon=True))
         push_events = threads[-1] if not self.once else None
+        if self.paces is not None:
+            budget.share_paces(self.paces)
         for t in threads:
             t.start()
         loops = [threading.Thread(target=self._loop, name=f"reconcile-{i}") for i in range(self.concurrency)]
@@ -354,6 +359,9 @@ class Worker:
                 # messages a poll in flight receives are recorded (or handed back) before the
                 # database goes: a stopped worker takes no push with it for the visibility timeout
                 push_events.join(timeout=self.durations.push_wait + PUSH_STOP_GRACE)
+            if self.paces is not None:
+                budget.unshare_paces(self.paces)
+                self.paces.close()
             self.engine.dispose()
 
     def stop(self) -> None:
