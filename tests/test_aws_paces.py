@@ -28,14 +28,15 @@ def stores(db_url):
 def _older_cut(db_url: str, seconds: float) -> None:
     conn = psycopg2.connect(db_url)
     conn.autocommit = True
-    conn.cursor().execute("UPDATE aws_paces SET last_cut = last_cut - make_interval(secs => %s)", (seconds,))
+    conn.cursor().execute("UPDATE aws_paces SET last_cut = last_cut - make_interval(secs => %s), "
+                          "started_at = started_at - make_interval(secs => %s)", (seconds, seconds))
     conn.close()
 
 
 def test_two_workers_take_turns_from_one_pace(stores):
     a, b = stores
     assert a.slot("acct", OP) is None and a.paced("acct") == {}  # not paced: no turn to wait for
-    assert a.throttled("acct", OP, start=4.0, ceiling=20.0, floor=0.5) == 2.0  # half the rate it was sent at
+    assert a.throttled("acct", OP, start=4.0, ceiling=20.0, floor=0.5, reporter="w1") == 2.0  # half the rate it was sent at
     assert b.paced("acct") == {OP: 2.0} and b.paced("other-account") == {}
     slots = []
     for store in (a, b, a, b, a, b):
@@ -48,14 +49,19 @@ def test_two_workers_take_turns_from_one_pace(stores):
 
 def test_one_cut_a_second_for_the_whole_account_then_back_to_the_ceiling(stores, db_url):
     a, b = stores
-    a.throttled("acct", OP, start=8.0, ceiling=20.0, floor=0.5)
-    # the other worker's throttle in the same second reports the same excess: not cut again
-    assert b.throttled("acct", OP, start=8.0, ceiling=20.0, floor=0.5) == 4.0
-    _older_cut(db_url, 2.0)
-    assert b.throttled("acct", OP, start=8.0, ceiling=20.0, floor=0.5) == pytest.approx(4.0 * BETA)
+    kw = dict(ceiling=20.0, floor=0.5)
+    assert a.throttled("acct", OP, start=8.0, reporter="w1", **kw) == 4.0  # half what worker 1 sent
+    # worker 2's first throttle while the pace is new: it was sending too, half its rate is added
+    assert b.throttled("acct", OP, start=4.0, reporter="w2", **kw) == 6.0
+    # the same workers again within the second: the same excess reported, no change
+    assert a.throttled("acct", OP, start=8.0, reporter="w1", **kw) == 6.0
+    assert b.throttled("acct", OP, start=4.0, reporter="w2", **kw) == 6.0
+    _older_cut(db_url, 3.0)  # past the join window and a second after the last cut: one cut
+    assert b.throttled("acct", OP, start=8.0, reporter="w3", **kw) == pytest.approx(6.0 * BETA)
+    assert a.throttled("acct", OP, start=8.0, reporter="w1", **kw) == pytest.approx(6.0 * BETA)
     for _ in range(20):
         _older_cut(db_url, 2.0)
-        a.throttled("acct", OP, start=8.0, ceiling=20.0, floor=0.5)
+        a.throttled("acct", OP, start=8.0, reporter="w1", **kw)
     assert a.paced("acct") == {OP: 0.5}  # never below the floor
     assert a.succeeded("acct", OP, step=5.0) == 5.5 and b.succeeded("acct", OP, step=5.0) == 10.5
     assert a.succeeded("acct", OP, step=5.0) == 15.5

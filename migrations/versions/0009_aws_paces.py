@@ -6,7 +6,8 @@ answer paces that operation (AIMD). With one pace per worker process, N workers 
 loops against one AWS bucket and back off more than one loop would; here the pace is one row
 per (account, operation) that every worker shares: `rate` (requests/s, halved at most once a
 second on a throttle, raised a step on each success, the row deleted back at `ceiling`) and
-`next_slot`, the time the next request of that operation may go out. Taking a slot is one
+`next_slot`, the time the next request of that operation may go out; `started_at` and
+`reporters` (the worker processes whose first throttle set the starting rate). Taking a slot is one
 UPDATE, so the account's requests of that operation are spaced 1/rate apart whichever worker
 sends them.
 
@@ -16,6 +17,7 @@ Create Date: 2026-12-01
 """
 from alembic import op
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 revision = '0009'
 down_revision = '0008'
@@ -36,6 +38,8 @@ def upgrade() -> None:
         sa.Column('floor', sa.Float(), nullable=False),
         sa.Column('next_slot', TSTZ, server_default=CLOCK, nullable=False),
         sa.Column('last_cut', TSTZ, server_default=CLOCK, nullable=False),
+        sa.Column('started_at', TSTZ, server_default=CLOCK, nullable=False),
+        sa.Column('reporters', postgresql.ARRAY(sa.Text()), server_default=sa.text("'{}'"), nullable=False),
         sa.Column('throttles', sa.BigInteger(), server_default=sa.text('0'), nullable=False),
         sa.Column('updated_at', TSTZ, server_default=CLOCK, nullable=False),
         sa.CheckConstraint('floor > 0 AND rate >= floor AND ceiling >= floor', name=op.f('ck_aws_paces_rate_range')),

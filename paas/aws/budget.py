@@ -29,8 +29,10 @@ process paces on its own.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import uuid
 from typing import Any, Callable, Protocol
 
 from paas.aws.accounting import is_throttle_response, key_from_event
@@ -38,6 +40,7 @@ from paas.aws.accounting import is_throttle_response, key_from_event
 DEFAULT_RPS = 20.0  # the default of PAAS_AWS_RPS (paas.settings.DEFAULT_AWS_RPS)
 SHARED_REFRESH = 2.0  # seconds between reads of which operations the account's workers pace
 SHARED_RETRY = 10.0  # seconds on the local pace after the shared store failed
+PROCESS_ID = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"  # this process, as a reporter of throttles
 
 log = logging.getLogger("paas.aws.budget")
 
@@ -46,7 +49,8 @@ class SharedPaces(Protocol):
     """Per-operation paces shared by every worker of an account (paas/db/paces.py)."""
 
     def slot(self, account: str, operation: str) -> float | None: ...
-    def throttled(self, account: str, operation: str, *, start: float, ceiling: float, floor: float) -> float: ...
+    def throttled(self, account: str, operation: str, *, start: float, ceiling: float, floor: float,
+                  reporter: str) -> float: ...
     def succeeded(self, account: str, operation: str, step: float) -> float | None: ...
     def paced(self, account: str) -> dict[str, float]: ...
 
@@ -216,7 +220,8 @@ class TokenBucket:
         if self.shared is not None:
             start = self._shared_paced.get(key) or 1.0 / max(1e-3, self._sends.get(key, (0.0, 1.0))[1])
             rate = self._shared_call(lambda s: s.throttled(self.account, key, start=min(pace.ceiling, start),
-                                                           ceiling=pace.ceiling, floor=pace.floor))
+                                                           ceiling=pace.ceiling, floor=pace.floor,
+                                                           reporter=PROCESS_ID))
             if rate is not None:
                 self._shared_paced[key] = rate
 

@@ -624,5 +624,7 @@ class AwsPace(Base):
     floor: Mapped[float] = mapped_column(Float)
     next_slot: Mapped[datetime] = mapped_column(TSTZ, server_default=CLOCK)
     last_cut: Mapped[datetime] = mapped_column(TSTZ, server_default=CLOCK)
+    started_at: Mapped[datetime] = mapped_column(TSTZ, server_default=CLOCK)
+    reporters: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
     throttles: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     updated_at: Mapped[datetime] = mapped_column(TSTZ, server_default=CLOCK)

@@ -27,24 +27,34 @@ RETURNING greatest(0.0, extract(epoch FROM next_slot - clock_timestamp())::float
 """
 
 # The first throttle starts the pace at half the rate the operation was being sent at (as the
-# in-process pace does). Later ones cut it by BETA, at most once a second (the answers to requests
-# already in flight, from every worker, report the same excess): one loop serves the whole account,
-# so it can back off less than one of N competing loops must (botocore's adaptive retry mode
-# uses the same 0.7 for its one client).
+# in-process pace does). A worker only knows its own sending rate, so for JOIN_SECONDS after the
+# pace starts, each other worker's first throttle adds half of its own rate: the pace starts at
+# half the account's rate, not at half of one worker's share. After that, a throttle cuts the
+# rate by BETA, at most once a second (the answers to requests already in flight, from every
+# worker, report the same excess): one loop serves the whole account, so it backs off less than
+# one of N competing loops must (botocore's adaptive retry mode uses 0.7 for its one client).
 BETA = 0.7
-THROTTLED = """
-INSERT INTO aws_paces AS p (account, operation, rate, ceiling, floor, next_slot, last_cut, throttles)
+JOIN_SECONDS = 2.0
+_JOINING = ("(p.started_at > clock_timestamp() - make_interval(secs => %(join)s) "
+            "AND NOT (%(w)s = ANY(p.reporters)))")
+_CUT = "(p.last_cut <= clock_timestamp() - interval '1 second')"
+THROTTLED = f"""
+INSERT INTO aws_paces AS p (account, operation, rate, ceiling, floor, next_slot, last_cut, started_at,
+                            reporters, throttles)
 VALUES (%(a)s, %(o)s, greatest(%(f)s, %(s)s / 2.0), %(c)s, %(f)s,
-        clock_timestamp() + make_interval(secs => 1.0 / greatest(%(f)s, %(s)s / 2.0)), clock_timestamp(), 1)
+        clock_timestamp() + make_interval(secs => 1.0 / greatest(%(f)s, %(s)s / 2.0)), clock_timestamp(),
+        clock_timestamp(), ARRAY[%(w)s]::text[], 1)
 ON CONFLICT (account, operation) DO UPDATE SET
     throttles = p.throttles + 1,
-    rate = CASE WHEN p.last_cut <= clock_timestamp() - interval '1 second'
-                THEN greatest(p.floor, p.rate * %(beta)s) ELSE p.rate END,
-    next_slot = CASE WHEN p.last_cut <= clock_timestamp() - interval '1 second'
-                     THEN greatest(p.next_slot, clock_timestamp() + make_interval(secs => 1.0 / greatest(p.floor, p.rate * %(beta)s)))
+    rate = CASE WHEN {_JOINING} THEN least(p.ceiling, p.rate + EXCLUDED.rate)
+                WHEN {_CUT} THEN greatest(p.floor, p.rate * %(beta)s)
+                ELSE p.rate END,
+    next_slot = CASE WHEN {_JOINING} THEN p.next_slot
+                     WHEN {_CUT} THEN greatest(p.next_slot, clock_timestamp()
+                                               + make_interval(secs => 1.0 / greatest(p.floor, p.rate * %(beta)s)))
                      ELSE p.next_slot END,
-    last_cut = CASE WHEN p.last_cut <= clock_timestamp() - interval '1 second'
-                    THEN clock_timestamp() ELSE p.last_cut END,
+    last_cut = CASE WHEN {_JOINING} THEN p.last_cut WHEN {_CUT} THEN clock_timestamp() ELSE p.last_cut END,
+    reporters = CASE WHEN {_JOINING} THEN p.reporters || %(w)s::text ELSE p.reporters END,
     updated_at = clock_timestamp()
 RETURNING rate
 """
@@ -93,11 +103,13 @@ class DbPaces:
         rows = self._run(SLOT, a=account, o=operation)
         return float(rows[0].wait) if rows else None
 
-    def throttled(self, account: str, operation: str, *, start: float, ceiling: float, floor: float) -> float:
-        """Record a throttle: the pace starts at half `start` (the rate it was being sent at) or
-        is cut by BETA; the shared rate after it."""
+    def throttled(self, account: str, operation: str, *, start: float, ceiling: float, floor: float,
+                  reporter: str) -> float:
+        """Record a throttle `reporter` (one worker process) met: the pace starts at half `start`
+        (the rate this worker was sending at), grows by half of each other worker's rate while
+        it is new, and is cut by BETA after that; the shared rate after it."""
         return float(self._run(THROTTLED, a=account, o=operation, s=float(start), c=float(ceiling),
-                               f=float(floor), beta=BETA)[0].rate)
+                               f=float(floor), beta=BETA, join=JOIN_SECONDS, w=reporter[:128])[0].rate)
 
     def succeeded(self, account: str, operation: str, step: float) -> float | None:
         """A paced request went through: the rate a step up; the pace is dropped at its ceiling.
