@@ -12,7 +12,7 @@ import psycopg2
 import pytest
 
 from paas.aws.budget import TokenBucket
-from paas.db.paces import BETA, DbPaces
+from paas.db.paces import BETA, JOIN_SECONDS, DbPaces
 
 OP = "ecs:RegisterTaskDefinition"
 
@@ -56,7 +56,7 @@ def test_one_cut_a_second_for_the_whole_account_then_back_to_the_ceiling(stores,
     # the same workers again within the second: the same excess reported, no change
     assert a.throttled("acct", OP, start=8.0, reporter="w1", **kw) == 6.0
     assert b.throttled("acct", OP, start=4.0, reporter="w2", **kw) == 6.0
-    _older_cut(db_url, 3.0)  # past the join window and a second after the last cut: one cut
+    _older_cut(db_url, JOIN_SECONDS + 1)  # past the join window and a second after the last cut: one cut
     assert b.throttled("acct", OP, start=8.0, reporter="w3", **kw) == pytest.approx(6.0 * BETA)
     assert a.throttled("acct", OP, start=8.0, reporter="w1", **kw) == pytest.approx(6.0 * BETA)
     for _ in range(20):
@@ -78,9 +78,9 @@ class FakeSleep:
         self.slept.append(s)
 
 
-def _bucket(store, sleep) -> TokenBucket:
+def _bucket(store, sleep, reporter: str = "w") -> TokenBucket:
     b = TokenBucket(20, 20, sleep=sleep)
-    b.account, b.shared = "acct", store
+    b.account, b.shared, b.reporter = "acct", store, reporter
     return b
 
 
@@ -88,7 +88,7 @@ def test_a_throttle_one_worker_met_paces_the_others(stores):
     """Worker 2 never got a throttling answer: it still waits its turn for RegisterTaskDefinition,
     and leaves other operations alone."""
     s1, s2 = FakeSleep(), FakeSleep()
-    w1, w2 = _bucket(stores[0], s1), _bucket(stores[1], s2)
+    w1, w2 = _bucket(stores[0], s1, "w1"), _bucket(stores[1], s2, "w2")
     w1.throttled(OP)
     assert set(stores[1].paced("acct")) == {OP}
     w2._on_before_send(event_name="before-send.ecs.DescribeServices")
@@ -125,3 +125,22 @@ def test_only_workers_see_the_paces(paas, staging, db_url):
             assert not allowed, role
         cur.execute("RESET ROLE")
     admin.close()
+
+
+def test_a_worker_that_was_sending_too_joins_a_new_pace(stores, db_url):
+    """Worker 1 met the throttle; worker 2 was sending as well (no throttle of its own): when it
+    finds the new pace, half its rate is added, once; a worker that was not sending adds nothing."""
+    a, b = stores
+    s1, s2, s3 = FakeSleep(), FakeSleep(), FakeSleep()
+    w1, w2, w3 = _bucket(a, s1, "w1"), _bucket(b, s2, "w2"), _bucket(b, s3, "w3")
+    w2._sends[OP] = (w2._clock(), 0.25)  # worker 2 was sending 4 requests/s
+    w1._sends[OP] = (w1._clock(), 0.5)  # worker 1 was sending 2 requests/s
+    w1.throttled(OP)
+    assert a.paced("acct") == {OP: 1.0}
+    w3._on_before_send(event_name="before-send.ecs.RegisterTaskDefinition")  # never sent it: no share
+    assert a.paced("acct") == {OP: 1.0}
+    w2._on_before_send(event_name="before-send.ecs.RegisterTaskDefinition")
+    assert a.paced("acct") == {OP: 3.0} and w2.shared_slots == 1
+    assert b.join("acct", OP, sent_rate=4.0, reporter="someone-else") == 5.0
+    _older_cut(db_url, JOIN_SECONDS + 1)  # the pace is no longer new: too late to join
+    assert b.join("acct", OP, sent_rate=4.0, reporter="late") is None

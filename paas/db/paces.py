@@ -34,7 +34,7 @@ RETURNING greatest(0.0, extract(epoch FROM next_slot - clock_timestamp())::float
 # worker, report the same excess): one loop serves the whole account, so it backs off less than
 # one of N competing loops must (botocore's adaptive retry mode uses 0.7 for its one client).
 BETA = 0.7
-JOIN_SECONDS = 2.0
+JOIN_SECONDS = 5.0  # > paas.aws.budget.SHARED_REFRESH: every worker sees a new pace in time
 _JOINING = ("(p.started_at > clock_timestamp() - make_interval(secs => %(join)s) "
             "AND NOT (%(w)s = ANY(p.reporters)))")
 _CUT = "(p.last_cut <= clock_timestamp() - interval '1 second')"
@@ -56,6 +56,16 @@ ON CONFLICT (account, operation) DO UPDATE SET
     last_cut = CASE WHEN {_JOINING} THEN p.last_cut WHEN {_CUT} THEN clock_timestamp() ELSE p.last_cut END,
     reporters = CASE WHEN {_JOINING} THEN p.reporters || %(w)s::text ELSE p.reporters END,
     updated_at = clock_timestamp()
+RETURNING rate
+"""
+
+# a worker that finds a new pace it did not start (it was sending that operation too, but met
+# no throttle of its own) adds half its rate, once, while the pace is new
+JOIN = """
+UPDATE aws_paces SET rate = least(ceiling, rate + greatest(0.0, %(r)s / 2.0)), reporters = reporters || %(w)s::text,
+       updated_at = clock_timestamp()
+ WHERE account = %(a)s AND operation = %(o)s
+   AND started_at > clock_timestamp() - make_interval(secs => %(join)s) AND NOT (%(w)s = ANY(reporters))
 RETURNING rate
 """
 
@@ -110,6 +120,12 @@ class DbPaces:
         it is new, and is cut by BETA after that; the shared rate after it."""
         return float(self._run(THROTTLED, a=account, o=operation, s=float(start), c=float(ceiling),
                                f=float(floor), beta=BETA, join=JOIN_SECONDS, w=reporter[:128])[0].rate)
+
+    def join(self, account: str, operation: str, *, sent_rate: float, reporter: str) -> float | None:
+        """`reporter` was sending `operation` at `sent_rate` when it found the pace: half of that
+        is added while the pace is new (once per reporter). The rate after it; None: too late."""
+        rows = self._run(JOIN, a=account, o=operation, r=float(sent_rate), w=reporter[:128], join=JOIN_SECONDS)
+        return float(rows[0].rate) if rows else None
 
     def succeeded(self, account: str, operation: str, step: float) -> float | None:
         """A paced request went through: the rate a step up; the pace is dropped at its ceiling.
