@@ -12,7 +12,7 @@ import psycopg2
 import pytest
 
 from paas.aws.budget import TokenBucket
-from paas.db.paces import BETA, JOIN_SECONDS, DbPaces
+from paas.db.paces import BETA, SLOW_START, DbPaces
 
 OP = "ecs:RegisterTaskDefinition"
 
@@ -25,18 +25,18 @@ def stores(db_url):
     b.close()
 
 
-def _older_cut(db_url: str, seconds: float) -> None:
+def _older(db_url: str, column: str, seconds: float) -> None:
+    """Move a recorded time back instead of sleeping."""
     conn = psycopg2.connect(db_url)
     conn.autocommit = True
-    conn.cursor().execute("UPDATE aws_paces SET last_cut = last_cut - make_interval(secs => %s), "
-                          "started_at = started_at - make_interval(secs => %s)", (seconds, seconds))
+    conn.cursor().execute(f"UPDATE aws_paces SET {column} = {column} - make_interval(secs => %s)", (seconds,))
     conn.close()
 
 
 def test_two_workers_take_turns_from_one_pace(stores):
     a, b = stores
     assert a.slot("acct", OP) is None and a.paced("acct") == {}  # not paced: no turn to wait for
-    assert a.throttled("acct", OP, start=4.0, ceiling=20.0, floor=0.5, reporter="w1") == 2.0  # half the rate it was sent at
+    assert a.throttled("acct", OP, start=4.0, ceiling=20.0, floor=0.5) == 2.0  # half the rate it was sent at
     assert b.paced("acct") == {OP: 2.0} and b.paced("other-account") == {}
     slots = []
     for store in (a, b, a, b, a, b):
@@ -47,21 +47,26 @@ def test_two_workers_take_turns_from_one_pace(stores):
     assert slots[0] - time.monotonic() > 0.2  # the throttle pushed the first turn out by 1/rate
 
 
-def test_one_cut_a_second_for_the_whole_account_then_back_to_the_ceiling(stores, db_url):
+def test_one_control_loop_for_the_account(stores, db_url):
     a, b = stores
     kw = dict(ceiling=20.0, floor=0.5)
-    assert a.throttled("acct", OP, start=8.0, reporter="w1", **kw) == 4.0  # half what worker 1 sent
-    # worker 2's first throttle while the pace is new: it was sending too, half its rate is added
-    assert b.throttled("acct", OP, start=4.0, reporter="w2", **kw) == 6.0
-    # the same workers again within the second: the same excess reported, no change
-    assert a.throttled("acct", OP, start=8.0, reporter="w1", **kw) == 6.0
-    assert b.throttled("acct", OP, start=4.0, reporter="w2", **kw) == 6.0
-    _older_cut(db_url, JOIN_SECONDS + 1)  # past the join window and a second after the last cut: one cut
-    assert b.throttled("acct", OP, start=8.0, reporter="w3", **kw) == pytest.approx(6.0 * BETA)
-    assert a.throttled("acct", OP, start=8.0, reporter="w1", **kw) == pytest.approx(6.0 * BETA)
+    assert a.throttled("acct", OP, start=2.0, **kw) == 1.0  # half what that worker was sending
+    # slow start: until the first cut each success multiplies the rate
+    assert a.succeeded("acct", OP, step=0.02) == pytest.approx(SLOW_START)
+    assert b.succeeded("acct", OP, step=0.02) == pytest.approx(SLOW_START ** 2)
+    # another worker's throttle within the second reports the same excess: no cut
+    assert b.throttled("acct", OP, start=8.0, **kw) == pytest.approx(SLOW_START ** 2)
+    _older(db_url, "last_cut", 2.0)
+    _older(db_url, "ok_since", 2.0)  # two successes over (just over) two seconds: AWS took ~1/s
+    cut = b.throttled("acct", OP, start=8.0, **kw)
+    assert 0.9 < cut <= 1.0
+    # after the cut: additive increase, and the window of what AWS accepted starts again
+    assert a.succeeded("acct", OP, step=0.02) == pytest.approx(cut + 0.02)
+    _older(db_url, "last_cut", 2.0)  # a throttle with no measurement yet: cut by BETA
+    assert a.throttled("acct", OP, start=8.0, **kw) == pytest.approx((cut + 0.02) * BETA)
     for _ in range(20):
-        _older_cut(db_url, 2.0)
-        a.throttled("acct", OP, start=8.0, reporter="w1", **kw)
+        _older(db_url, "last_cut", 2.0)
+        a.throttled("acct", OP, start=8.0, **kw)
     assert a.paced("acct") == {OP: 0.5}  # never below the floor
     assert a.succeeded("acct", OP, step=5.0) == 5.5 and b.succeeded("acct", OP, step=5.0) == 10.5
     assert a.succeeded("acct", OP, step=5.0) == 15.5
@@ -78,9 +83,9 @@ class FakeSleep:
         self.slept.append(s)
 
 
-def _bucket(store, sleep, reporter: str = "w") -> TokenBucket:
+def _bucket(store, sleep) -> TokenBucket:
     b = TokenBucket(20, 20, sleep=sleep)
-    b.account, b.shared, b.reporter = "acct", store, reporter
+    b.account, b.shared = "acct", store
     return b
 
 
@@ -88,7 +93,7 @@ def test_a_throttle_one_worker_met_paces_the_others(stores):
     """Worker 2 never got a throttling answer: it still waits its turn for RegisterTaskDefinition,
     and leaves other operations alone."""
     s1, s2 = FakeSleep(), FakeSleep()
-    w1, w2 = _bucket(stores[0], s1, "w1"), _bucket(stores[1], s2, "w2")
+    w1, w2 = _bucket(stores[0], s1), _bucket(stores[1], s2)
     w1.throttled(OP)
     assert set(stores[1].paced("acct")) == {OP}
     w2._on_before_send(event_name="before-send.ecs.DescribeServices")
@@ -125,22 +130,3 @@ def test_only_workers_see_the_paces(paas, staging, db_url):
             assert not allowed, role
         cur.execute("RESET ROLE")
     admin.close()
-
-
-def test_a_worker_that_was_sending_too_joins_a_new_pace(stores, db_url):
-    """Worker 1 met the throttle; worker 2 was sending as well (no throttle of its own): when it
-    finds the new pace, half its rate is added, once; a worker that was not sending adds nothing."""
-    a, b = stores
-    s1, s2, s3 = FakeSleep(), FakeSleep(), FakeSleep()
-    w1, w2, w3 = _bucket(a, s1, "w1"), _bucket(b, s2, "w2"), _bucket(b, s3, "w3")
-    w2._sends[OP] = (w2._clock(), 0.25)  # worker 2 was sending 4 requests/s
-    w1._sends[OP] = (w1._clock(), 0.5)  # worker 1 was sending 2 requests/s
-    w1.throttled(OP)
-    assert a.paced("acct") == {OP: 1.0}
-    w3._on_before_send(event_name="before-send.ecs.RegisterTaskDefinition")  # never sent it: no share
-    assert a.paced("acct") == {OP: 1.0}
-    w2._on_before_send(event_name="before-send.ecs.RegisterTaskDefinition")
-    assert a.paced("acct") == {OP: 3.0} and w2.shared_slots == 1
-    assert b.join("acct", OP, sent_rate=4.0, reporter="someone-else") == 5.0
-    _older_cut(db_url, JOIN_SECONDS + 1)  # the pace is no longer new: too late to join
-    assert b.join("acct", OP, sent_rate=4.0, reporter="late") is None

@@ -4,12 +4,12 @@ AWS throttles some operation families far below the account-wide rate (ECS
 RegisterTaskDefinition: 1/s sustained per account and Region). A worker that gets a throttling
 answer paces that operation (AIMD). With one pace per worker process, N workers run N control
 loops against one AWS bucket and back off more than one loop would; here the pace is one row
-per (account, operation) that every worker shares: `rate` (requests/s, halved at most once a
-second on a throttle, raised a step on each success, the row deleted back at `ceiling`) and
-`next_slot`, the time the next request of that operation may go out; `started_at` and
-`reporters` (the worker processes whose first throttle set the starting rate). Taking a slot is one
+per (account, operation) that every worker shares: `rate` (requests/s; cut at most once a
+second on a throttle, raised on each success, the row deleted back at `ceiling`), `next_slot`
+(when the next request of that operation may go out), `ok_count` successes since `ok_since`
+(what AWS accepted since the last cut) and `slow_start` (no cut yet). Taking a slot is one
 UPDATE, so the account's requests of that operation are spaced 1/rate apart whichever worker
-sends them.
+sends them (paas/db/paces.py has the control loop).
 
 Revision ID: 0009
 Revises: 0008
@@ -17,7 +17,6 @@ Create Date: 2026-12-01
 """
 from alembic import op
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 revision = '0009'
 down_revision = '0008'
@@ -39,7 +38,9 @@ def upgrade() -> None:
         sa.Column('next_slot', TSTZ, server_default=CLOCK, nullable=False),
         sa.Column('last_cut', TSTZ, server_default=CLOCK, nullable=False),
         sa.Column('started_at', TSTZ, server_default=CLOCK, nullable=False),
-        sa.Column('reporters', postgresql.ARRAY(sa.Text()), server_default=sa.text("'{}'"), nullable=False),
+        sa.Column('ok_since', TSTZ, server_default=CLOCK, nullable=False),
+        sa.Column('ok_count', sa.BigInteger(), server_default=sa.text('0'), nullable=False),
+        sa.Column('slow_start', sa.Boolean(), server_default=sa.text('true'), nullable=False),
         sa.Column('throttles', sa.BigInteger(), server_default=sa.text('0'), nullable=False),
         sa.Column('updated_at', TSTZ, server_default=CLOCK, nullable=False),
         sa.CheckConstraint('floor > 0 AND rate >= floor AND ceiling >= floor', name=op.f('ck_aws_paces_rate_range')),

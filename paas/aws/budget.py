@@ -29,10 +29,8 @@ process paces on its own.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-import uuid
 from typing import Any, Callable, Protocol
 
 from paas.aws.accounting import is_throttle_response, key_from_event
@@ -40,8 +38,6 @@ from paas.aws.accounting import is_throttle_response, key_from_event
 DEFAULT_RPS = 20.0  # the default of PAAS_AWS_RPS (paas.settings.DEFAULT_AWS_RPS)
 SHARED_REFRESH = 2.0  # seconds between reads of which operations the account's workers pace
 SHARED_RETRY = 10.0  # seconds on the local pace after the shared store failed
-SHARED_JOIN_RECENT = 5.0  # a process that sent an operation this recently was part of its rate
-PROCESS_ID = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"  # this process, as a reporter of throttles
 
 log = logging.getLogger("paas.aws.budget")
 
@@ -50,9 +46,7 @@ class SharedPaces(Protocol):
     """Per-operation paces shared by every worker of an account (paas/db/paces.py)."""
 
     def slot(self, account: str, operation: str) -> float | None: ...
-    def throttled(self, account: str, operation: str, *, start: float, ceiling: float, floor: float,
-                  reporter: str) -> float: ...
-    def join(self, account: str, operation: str, *, sent_rate: float, reporter: str) -> float | None: ...
+    def throttled(self, account: str, operation: str, *, start: float, ceiling: float, floor: float) -> float: ...
     def succeeded(self, account: str, operation: str, step: float) -> float | None: ...
     def paced(self, account: str) -> dict[str, float]: ...
 
@@ -81,7 +75,6 @@ class TokenBucket:
         self._shared_read = float("-inf")
         self._shared_down_until = float("-inf")
         self.shared_slots = 0  # requests sent on a shared slot (for benchmarks)
-        self.reporter = PROCESS_ID  # who this is among the workers sharing paces
 
     @property
     def rate(self) -> float:
@@ -197,8 +190,6 @@ class TokenBucket:
             self._shared_read = now
             paced = self._shared_call(lambda s: s.paced(self.account))
             if paced is not None:
-                for op in paced.keys() - self._shared_paced.keys():
-                    self._join(op, now)
                 self._shared_paced = paced
         if key not in self._shared_paced:
             return False
@@ -210,15 +201,6 @@ class TokenBucket:
             self.waited_seconds += wait
         self.shared_slots += 1
         return True
-
-    def _join(self, key: str, now: float) -> None:
-        """Another worker started pacing `key`: if this one was sending it too, its rate counts
-        in where the shared pace starts (it met no throttle of its own to report it)."""
-        with self._lock:
-            last, interval = self._sends.get(key, (float("-inf"), 1.0))
-        if now - last <= SHARED_JOIN_RECENT:
-            self._shared_call(lambda s: s.join(self.account, key, sent_rate=1.0 / max(1e-3, interval),
-                                               reporter=self.reporter))
 
     def throttled(self, key: str) -> None:
         """AWS refused `key` for its rate: pace it (slower, if it already was)."""
@@ -234,8 +216,7 @@ class TokenBucket:
         if self.shared is not None:
             start = self._shared_paced.get(key) or 1.0 / max(1e-3, self._sends.get(key, (0.0, 1.0))[1])
             rate = self._shared_call(lambda s: s.throttled(self.account, key, start=min(pace.ceiling, start),
-                                                           ceiling=pace.ceiling, floor=pace.floor,
-                                                           reporter=self.reporter))
+                                                           ceiling=pace.ceiling, floor=pace.floor))
             if rate is not None:
                 self._shared_paced[key] = rate
 

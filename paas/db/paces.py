@@ -26,52 +26,46 @@ UPDATE aws_paces SET next_slot = greatest(next_slot, clock_timestamp()) + make_i
 RETURNING greatest(0.0, extract(epoch FROM next_slot - clock_timestamp())::float8 - 1.0 / rate) AS wait
 """
 
-# The first throttle starts the pace at half the rate the operation was being sent at (as the
-# in-process pace does). A worker only knows its own sending rate, so for JOIN_SECONDS after the
-# pace starts, each other worker's first throttle adds half of its own rate: the pace starts at
-# half the account's rate, not at half of one worker's share. After that, a throttle cuts the
-# rate by BETA, at most once a second (the answers to requests already in flight, from every
-# worker, report the same excess): one loop serves the whole account, so it backs off less than
-# one of N competing loops must (botocore's adaptive retry mode uses 0.7 for its one client).
+# The control loop, one per account and operation whichever worker reports:
+# - start: the first throttle starts the pace at half the rate that worker was sending at (a
+#   worker knows only its own rate, so this may be well under the account's);
+# - slow start: until the first cut, each success multiplies the rate by SLOW_START (TCP's slow
+#   start), so a start below AWS's rate is left within a few requests;
+# - cut: a throttle, at most once a second (the answers to requests already in flight, from every
+#   worker, report the same excess), sets the rate to what AWS accepted since the last cut
+#   (successes / seconds, when that is below the pace: AWS's own refill rate while its bucket is
+#   empty) or else cuts it by BETA (botocore's adaptive retry mode uses 0.7);
+# - then each success adds STEP requests/s (additive increase) and the pace is dropped at its ceiling.
+SLOW_START = 1.25
 BETA = 0.7
-JOIN_SECONDS = 5.0  # > paas.aws.budget.SHARED_REFRESH: every worker sees a new pace in time
-_JOINING = ("(p.started_at > clock_timestamp() - make_interval(secs => %(join)s) "
-            "AND NOT (%(w)s = ANY(p.reporters)))")
 _CUT = "(p.last_cut <= clock_timestamp() - interval '1 second')"
+_ACCEPTED = ("(CASE WHEN p.ok_since <= clock_timestamp() - interval '1 second' AND p.ok_count > 0 "
+             "THEN p.ok_count / extract(epoch FROM clock_timestamp() - p.ok_since)::float8 END)")
+_NEW_RATE = (f"greatest(p.floor, CASE WHEN {_ACCEPTED} < p.rate THEN {_ACCEPTED} "
+             "ELSE p.rate * %(beta)s END)")
 THROTTLED = f"""
 INSERT INTO aws_paces AS p (account, operation, rate, ceiling, floor, next_slot, last_cut, started_at,
-                            reporters, throttles)
+                            ok_since, ok_count, slow_start, throttles)
 VALUES (%(a)s, %(o)s, greatest(%(f)s, %(s)s / 2.0), %(c)s, %(f)s,
         clock_timestamp() + make_interval(secs => 1.0 / greatest(%(f)s, %(s)s / 2.0)), clock_timestamp(),
-        clock_timestamp(), ARRAY[%(w)s]::text[], 1)
+        clock_timestamp(), clock_timestamp(), 0, true, 1)
 ON CONFLICT (account, operation) DO UPDATE SET
     throttles = p.throttles + 1,
-    rate = CASE WHEN {_JOINING} THEN least(p.ceiling, p.rate + EXCLUDED.rate)
-                WHEN {_CUT} THEN greatest(p.floor, p.rate * %(beta)s)
-                ELSE p.rate END,
-    next_slot = CASE WHEN {_JOINING} THEN p.next_slot
-                     WHEN {_CUT} THEN greatest(p.next_slot, clock_timestamp()
-                                               + make_interval(secs => 1.0 / greatest(p.floor, p.rate * %(beta)s)))
+    rate = CASE WHEN {_CUT} THEN {_NEW_RATE} ELSE p.rate END,
+    next_slot = CASE WHEN {_CUT} THEN greatest(p.next_slot, clock_timestamp() + make_interval(secs => 1.0 / {_NEW_RATE}))
                      ELSE p.next_slot END,
-    last_cut = CASE WHEN {_JOINING} THEN p.last_cut WHEN {_CUT} THEN clock_timestamp() ELSE p.last_cut END,
-    reporters = CASE WHEN {_JOINING} THEN p.reporters || %(w)s::text ELSE p.reporters END,
+    slow_start = CASE WHEN {_CUT} THEN false ELSE p.slow_start END,
+    ok_count = CASE WHEN {_CUT} THEN 0 ELSE p.ok_count END,
+    ok_since = CASE WHEN {_CUT} THEN clock_timestamp() ELSE p.ok_since END,
+    last_cut = CASE WHEN {_CUT} THEN clock_timestamp() ELSE p.last_cut END,
     updated_at = clock_timestamp()
-RETURNING rate
-"""
-
-# a worker that finds a new pace it did not start (it was sending that operation too, but met
-# no throttle of its own) adds half its rate, once, while the pace is new
-JOIN = """
-UPDATE aws_paces SET rate = least(ceiling, rate + greatest(0.0, %(r)s / 2.0)), reporters = reporters || %(w)s::text,
-       updated_at = clock_timestamp()
- WHERE account = %(a)s AND operation = %(o)s
-   AND started_at > clock_timestamp() - make_interval(secs => %(join)s) AND NOT (%(w)s = ANY(reporters))
 RETURNING rate
 """
 
 SUCCEEDED = """
 WITH up AS (
-    UPDATE aws_paces SET rate = least(ceiling, rate + %(step)s), updated_at = clock_timestamp()
+    UPDATE aws_paces SET rate = least(ceiling, CASE WHEN slow_start THEN rate * %(slow)s ELSE rate + %(step)s END),
+                         ok_count = ok_count + 1, updated_at = clock_timestamp()
      WHERE account = %(a)s AND operation = %(o)s
     RETURNING rate, ceiling)
 SELECT rate, rate >= ceiling AS done FROM up
@@ -113,24 +107,16 @@ class DbPaces:
         rows = self._run(SLOT, a=account, o=operation)
         return float(rows[0].wait) if rows else None
 
-    def throttled(self, account: str, operation: str, *, start: float, ceiling: float, floor: float,
-                  reporter: str) -> float:
-        """Record a throttle `reporter` (one worker process) met: the pace starts at half `start`
-        (the rate this worker was sending at), grows by half of each other worker's rate while
-        it is new, and is cut by BETA after that; the shared rate after it."""
+    def throttled(self, account: str, operation: str, *, start: float, ceiling: float, floor: float) -> float:
+        """Record a throttle: the pace starts at half `start` (the rate this worker was sending
+        at), or is cut (see above); the shared rate after it."""
         return float(self._run(THROTTLED, a=account, o=operation, s=float(start), c=float(ceiling),
-                               f=float(floor), beta=BETA, join=JOIN_SECONDS, w=reporter[:128])[0].rate)
-
-    def join(self, account: str, operation: str, *, sent_rate: float, reporter: str) -> float | None:
-        """`reporter` was sending `operation` at `sent_rate` when it found the pace: half of that
-        is added while the pace is new (once per reporter). The rate after it; None: too late."""
-        rows = self._run(JOIN, a=account, o=operation, r=float(sent_rate), w=reporter[:128], join=JOIN_SECONDS)
-        return float(rows[0].rate) if rows else None
+                               f=float(floor), beta=BETA)[0].rate)
 
     def succeeded(self, account: str, operation: str, step: float) -> float | None:
-        """A paced request went through: the rate a step up; the pace is dropped at its ceiling.
-        The rate after it (None: not paced, or no longer)."""
-        rows = self._run(SUCCEEDED, a=account, o=operation, step=float(step))
+        """A paced request went through: the rate up (×SLOW_START before the first cut, + `step`
+        after); the pace is dropped at its ceiling. The rate after it (None: not paced, or no longer)."""
+        rows = self._run(SUCCEEDED, a=account, o=operation, step=float(step), slow=SLOW_START)
         if not rows:
             return None
         if rows[0].done:
