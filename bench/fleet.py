@@ -256,6 +256,8 @@ def wave(url: str, emu, log, limits, env: dict, apps: list[str], n_workers: int,
 
         wait_for(done, timeout, f"{len(apps)} deployments to finish", step=1.0)
         wall = time.monotonic() - t0
+        paces = [dict(r) for r in db.all("SELECT operation, round(rate::numeric, 3)::float8 AS rate, throttles, "
+                                          "slow_start FROM aws_paces ORDER BY 1")]
         emu_cpu = self_cpu() - cpu0
         stop_sampling.set()
         sampler.join()
@@ -299,7 +301,7 @@ def wave(url: str, emu, log, limits, env: dict, apps: list[str], n_workers: int,
     med = c.median(to_finish)
     span = max(r.fin for r in rows) - min(r.req for r in rows)
     return {
-        "workers": n_workers, "shared": shared, "apps": len(rows), "states": dict(Counter(r.state for r in rows)),
+        "workers": n_workers, "shared": shared, "paces": paces, "apps": len(rows), "states": dict(Counter(r.state for r in rows)),
         "burst_s": burst_secs, "span_s": span, "per_min": len(rows) / span * 60, "wall_s": wall,
         "claim_p50": c.median(claim_wait), "claim_p99": c.pct(claim_wait, 99), "claimed": len(claim_wait),
         "late_p50": c.median(lateness), "late_p99": c.pct(lateness, 99), "late_n": len(lateness),
@@ -411,6 +413,9 @@ def report(res: dict, args) -> list[tuple[str, bool]]:  # noqa: ANN001
     for op in sorted({op for r in waves for op in r["throttled"]}):
         row(f"  {op}", [r["throttled"].get(op, 0) for r in waves])
     row("throttles seen by workers (botocore)", [sum(r["worker_throttles"].values()) for r in waves])
+    for op in sorted({p["operation"] for r in waves for p in r["paces"]}):
+        row(f"  shared pace at the end: {op.split(':')[-1]}, req/s",
+            [next((f"{p['rate']:g}" for p in r["paces"] if p["operation"] == op), "-") for r in waves])
     row("worker peak RSS, MiB (each)", ["/".join(f"{x:.0f}" for x in r["rss"]) for r in waves])
     row("worker DB sessions, max (each)", ["/".join(str(x) for x in r["sessions"]) for r in waves])
     row("worker CPU, s (each)", ["/".join(f"{x:.0f}" for x in r["worker_cpu"]) for r in waves])

@@ -56,17 +56,19 @@ def test_one_control_loop_for_the_account(stores, db_url):
     assert b.succeeded("acct", OP, step=0.02) == pytest.approx(SLOW_START ** 2)
     # another worker's throttle within the second reports the same excess: no cut
     assert b.throttled("acct", OP, start=8.0, **kw) == pytest.approx(SLOW_START ** 2)
+    assert a.succeeded("acct", OP, step=0.02) == pytest.approx(SLOW_START ** 3)
     _older(db_url, "last_cut", 2.0)
-    _older(db_url, "ok_since", 2.0)  # two successes over (just over) two seconds: AWS took ~1/s
+    _older(db_url, "ok_since", 3.0)  # three successes over (just over) three seconds: AWS took ~1/s
     cut = b.throttled("acct", OP, start=8.0, **kw)
     assert 0.9 < cut <= 1.0
     # after the cut: additive increase, and the window of what AWS accepted starts again
     assert a.succeeded("acct", OP, step=0.02) == pytest.approx(cut + 0.02)
     _older(db_url, "last_cut", 2.0)  # a throttle with no measurement yet: cut by BETA
     assert a.throttled("acct", OP, start=8.0, **kw) == pytest.approx((cut + 0.02) * BETA)
-    for _ in range(20):
+    for _ in range(20):  # each cut at most halves the rate, and never below the floor
         _older(db_url, "last_cut", 2.0)
-        a.throttled("acct", OP, start=8.0, **kw)
+        before = a.paced("acct")[OP]
+        assert a.throttled("acct", OP, start=8.0, **kw) >= min(before, max(0.5, before / 2)) - 1e-9
     assert a.paced("acct") == {OP: 0.5}  # never below the floor
     assert a.succeeded("acct", OP, step=5.0) == 5.5 and b.succeeded("acct", OP, step=5.0) == 10.5
     assert a.succeeded("acct", OP, step=5.0) == 15.5

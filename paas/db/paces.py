@@ -34,14 +34,18 @@ RETURNING greatest(0.0, extract(epoch FROM next_slot - clock_timestamp())::float
 # - cut: a throttle, at most once a second (the answers to requests already in flight, from every
 #   worker, report the same excess), sets the rate to what AWS accepted since the last cut
 #   (successes / seconds, when that is below the pace: AWS's own refill rate while its bucket is
-#   empty) or else cuts it by BETA (botocore's adaptive retry mode uses 0.7);
+#   empty; over MEASURE_SECONDS at least) or else cuts it by BETA (botocore's adaptive retry mode
+#   uses 0.7), never below half the rate in one cut;
 # - then each success adds STEP requests/s (additive increase) and the pace is dropped at its ceiling.
 SLOW_START = 1.25
 BETA = 0.7
+MEASURE_SECONDS = 3.0  # the shortest window, and
+MEASURE_MIN_OK = 3  # the fewest successes, that say what AWS accepts (else: BETA); never below half
 _CUT = "(p.last_cut <= clock_timestamp() - interval '1 second')"
-_ACCEPTED = ("(CASE WHEN p.ok_since <= clock_timestamp() - interval '1 second' AND p.ok_count > 0 "
+_ACCEPTED = ("(CASE WHEN p.ok_since <= clock_timestamp() - make_interval(secs => %(window)s) "
+             "AND p.ok_count >= %(min_ok)s "
              "THEN p.ok_count / extract(epoch FROM clock_timestamp() - p.ok_since)::float8 END)")
-_NEW_RATE = (f"greatest(p.floor, CASE WHEN {_ACCEPTED} < p.rate THEN {_ACCEPTED} "
+_NEW_RATE = (f"greatest(p.floor, p.rate / 2.0, CASE WHEN {_ACCEPTED} < p.rate THEN {_ACCEPTED} "
              "ELSE p.rate * %(beta)s END)")
 THROTTLED = f"""
 INSERT INTO aws_paces AS p (account, operation, rate, ceiling, floor, next_slot, last_cut, started_at,
@@ -111,7 +115,7 @@ class DbPaces:
         """Record a throttle: the pace starts at half `start` (the rate this worker was sending
         at), or is cut (see above); the shared rate after it."""
         return float(self._run(THROTTLED, a=account, o=operation, s=float(start), c=float(ceiling),
-                               f=float(floor), beta=BETA)[0].rate)
+                               f=float(floor), beta=BETA, window=MEASURE_SECONDS, min_ok=MEASURE_MIN_OK)[0].rate)
 
     def succeeded(self, account: str, operation: str, step: float) -> float | None:
         """A paced request went through: the rate up (×SLOW_START before the first cut, + `step`
