@@ -12,7 +12,7 @@ import psycopg2
 import pytest
 
 from paas.aws.budget import TokenBucket
-from paas.db.paces import BETA, SLOW_START, DbPaces
+from paas.db.paces import BETA, HORIZON, SLOW_START, DbPaces
 
 OP = "ecs:RegisterTaskDefinition"
 
@@ -40,11 +40,15 @@ def test_two_workers_take_turns_from_one_pace(stores):
     assert b.paced("acct") == {OP: 2.0} and b.paced("other-account") == {}
     slots = []
     for store in (a, b, a, b, a, b):
-        wait = store.slot("acct", OP)
-        slots.append(time.monotonic() + wait)
+        while True:  # as the budget does: take a slot once it is within the horizon
+            taken, wait = store.slot("acct", OP)
+            if taken:
+                slots.append(time.monotonic() + wait)
+                break
+            assert wait > HORIZON
+            time.sleep(wait - HORIZON)
     gaps = [round(y - x, 2) for x, y in zip(slots, slots[1:])]
     assert all(0.4 <= g <= 0.6 for g in gaps), gaps  # one schedule at 2/s, whichever worker asks
-    assert slots[0] - time.monotonic() > 0.2  # the throttle pushed the first turn out by 1/rate
 
 
 def test_one_control_loop_for_the_account(stores, db_url):
@@ -73,7 +77,7 @@ def test_one_control_loop_for_the_account(stores, db_url):
     assert a.succeeded("acct", OP, step=5.0) == 5.5 and b.succeeded("acct", OP, step=5.0) == 10.5
     assert a.succeeded("acct", OP, step=5.0) == 15.5
     assert b.succeeded("acct", OP, step=5.0) is None  # at the ceiling: the pace is dropped
-    assert a.paced("acct") == {} and b.slot("acct", OP) is None
+    assert a.paced("acct") == {} and b.slot("acct", OP) is None  # not paced: no turn to wait for
     assert a.succeeded("acct", OP, step=5.0) is None
 
 
@@ -91,16 +95,32 @@ def _bucket(store, sleep) -> TokenBucket:
     return b
 
 
+def test_a_far_slot_is_not_reserved_at_the_rate_of_the_moment(stores, db_url):
+    """A slot further away than the horizon is not taken: the caller asks again, and a rate that
+    rose meanwhile serves it sooner than a reservation made at the old rate would have."""
+    a, b = stores
+    a.throttled("acct", OP, start=0.4, ceiling=20.0, floor=0.1)  # 0.2/s: the next slot 5 s away
+    taken, wait = b.slot("acct", OP)
+    assert not taken and wait > HORIZON
+    conn = psycopg2.connect(db_url)
+    conn.autocommit = True
+    conn.cursor().execute("UPDATE aws_paces SET rate = 10, next_slot = clock_timestamp()")  # the rate rose
+    conn.close()
+    got = [b.slot("acct", OP) for _ in range(4)]
+    assert all(t for t, _ in got) and got[-1][1] < 0.5  # four turns within 0.4 s, not 20 s
+
+
 def test_a_throttle_one_worker_met_paces_the_others(stores):
     """Worker 2 never got a throttling answer: it still waits its turn for RegisterTaskDefinition,
     and leaves other operations alone."""
     s1, s2 = FakeSleep(), FakeSleep()
     w1, w2 = _bucket(stores[0], s1), _bucket(stores[1], s2)
+    w1._sends[OP] = (w1._clock(), 0.05)  # worker 1 was sending 20/s: the pace starts at 10/s
     w1.throttled(OP)
     assert set(stores[1].paced("acct")) == {OP}
     w2._on_before_send(event_name="before-send.ecs.DescribeServices")
     assert w2.shared_slots == 0 and not s2.slept
-    for _ in range(3):
+    for _ in range(3):  # 10/s: each slot within the horizon, taken at once
         w2._on_before_send(event_name="before-send.ecs.RegisterTaskDefinition")
     assert w2.shared_slots == 3 and len(s2.slept) == 3 and s2.slept == sorted(s2.slept) and s2.slept[0] > 0
     assert w2.paces() == {}  # no pace of its own: the shared one served

@@ -38,6 +38,7 @@ from paas.aws.accounting import is_throttle_response, key_from_event
 DEFAULT_RPS = 20.0  # the default of PAAS_AWS_RPS (paas.settings.DEFAULT_AWS_RPS)
 SHARED_REFRESH = 2.0  # seconds between reads of which operations the account's workers pace
 SHARED_RETRY = 10.0  # seconds on the local pace after the shared store failed
+SHARED_POLL_MIN, SHARED_POLL_MAX = 0.05, 1.0  # how often a caller asks again for a far-off slot
 
 log = logging.getLogger("paas.aws.budget")
 
@@ -45,7 +46,7 @@ log = logging.getLogger("paas.aws.budget")
 class SharedPaces(Protocol):
     """Per-operation paces shared by every worker of an account (paas/db/paces.py)."""
 
-    def slot(self, account: str, operation: str) -> float | None: ...
+    def slot(self, account: str, operation: str) -> tuple[bool, float] | None: ...
     def throttled(self, account: str, operation: str, *, start: float, ceiling: float, floor: float) -> float: ...
     def succeeded(self, account: str, operation: str, step: float) -> float | None: ...
     def paced(self, account: str) -> dict[str, float]: ...
@@ -193,9 +194,17 @@ class TokenBucket:
                 self._shared_paced = paced
         if key not in self._shared_paced:
             return False
-        wait = self._shared_call(lambda s: s.slot(self.account, key))
-        if wait is None:
-            return False
+        while True:
+            got = self._shared_call(lambda s: s.slot(self.account, key))
+            if got is None:
+                return False
+            taken, wait = got
+            if taken:
+                break
+            # the next slot is further away than the store hands out: ask again nearer the time
+            step = min(SHARED_POLL_MAX, max(SHARED_POLL_MIN, wait / 2))
+            self._sleep(step)
+            self.waited_seconds += step
         if wait > 0:
             self._sleep(wait)
             self.waited_seconds += wait

@@ -20,10 +20,21 @@ from paas.db.sql import connect
 
 STATEMENT_TIMEOUT_MS = 5000
 
+# A caller takes the next slot only when it is at most HORIZON seconds away; otherwise it is told
+# how far away it is and asks again later. Reserving slots far ahead would fix their spacing at
+# the rate of the moment: when the rate rises (slow start, recovery), a queue of reservations made
+# at the old rate would still go out at it.
+HORIZON = 0.5
 SLOT = """
-UPDATE aws_paces SET next_slot = greatest(next_slot, clock_timestamp()) + make_interval(secs => 1.0 / rate)
- WHERE account = %(a)s AND operation = %(o)s
-RETURNING greatest(0.0, extract(epoch FROM next_slot - clock_timestamp())::float8 - 1.0 / rate) AS wait
+WITH old AS (SELECT next_slot AS was FROM aws_paces WHERE account = %(a)s AND operation = %(o)s FOR UPDATE)
+UPDATE aws_paces p
+   SET next_slot = CASE WHEN old.was <= clock_timestamp() + make_interval(secs => %(h)s)
+                        THEN greatest(old.was, clock_timestamp()) + make_interval(secs => 1.0 / p.rate)
+                        ELSE old.was END
+  FROM old
+ WHERE p.account = %(a)s AND p.operation = %(o)s
+RETURNING old.was <= clock_timestamp() + make_interval(secs => %(h)s) AS taken,
+          greatest(0.0, extract(epoch FROM old.was - clock_timestamp())::float8) AS wait
 """
 
 # The control loop, one per account and operation whichever worker reports:
@@ -106,10 +117,12 @@ class DbPaces:
                     pass
                 raise
 
-    def slot(self, account: str, operation: str) -> float | None:
-        """Seconds until this caller's turn (its slot is taken); None when the operation is not paced."""
-        rows = self._run(SLOT, a=account, o=operation)
-        return float(rows[0].wait) if rows else None
+    def slot(self, account: str, operation: str) -> tuple[bool, float] | None:
+        """(True, seconds until this caller's slot) when it took one; (False, seconds until the
+        next slot) when that is beyond HORIZON (ask again nearer the time); None when the
+        operation is not paced."""
+        rows = self._run(SLOT, a=account, o=operation, h=HORIZON)
+        return (bool(rows[0].taken), float(rows[0].wait)) if rows else None
 
     def throttled(self, account: str, operation: str, *, start: float, ceiling: float, floor: float) -> float:
         """Record a throttle: the pace starts at half `start` (the rate this worker was sending
