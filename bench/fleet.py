@@ -3,6 +3,8 @@
     .venv/bin/python bench/fleet.py                      # quick: 40 apps, 1/2/4 workers (about 3 minutes)
     .venv/bin/python bench/fleet.py --apps 100,300,1000  # the full fleet (long on 2 cores)
     .venv/bin/python bench/fleet.py --rate-scale 10      # emulator limits and paas's budget x10
+    .venv/bin/python bench/fleet.py --apps 100 --workers 1,4 --compare-own-paces
+                                                         # + 4 workers each pacing on its own
     .venv/bin/python bench/fleet.py --explain            # query plans at 1,000 apps / 100,000 rows
 
 For each fleet size N: a scratch database and the in-process emulator (moto + simulated data
@@ -18,7 +20,9 @@ image in one burst, and the bench waits until every deployment has finished.
   the apps (click parsing, validation, the service function, one transaction, NOTIFY): the real
   request path without paying a Python start-up per app.
 * Workers: real `paas worker --concurrency C` processes (see `probe_worker`), each with
-  `PAAS_AWS_RPS` = the account budget / number of workers, as on separate hosts. `queue.claim`
+  `PAAS_AWS_RPS` = the account budget / number of workers, as on separate hosts, sharing the
+  paces of throttled operations through the database (`aws_paces`, emptied before each wave);
+  `--compare-own-paces` adds a wave of the largest worker count with `PAAS_AWS_SHARED_PACES=off`. `queue.claim`
   and `queue.release` are wrapped to print one line each (wall-clock time), nothing else.
 
 Printed per wave: deploys per minute (N / (last finish - first request)), the scaling factor

@@ -209,68 +209,11 @@ def _announce_embedded_start() -> None:
 
 
 @contextmanager
-def transaction(application_name: str = "paas-cli", early: "EarlyConnection | None" = None) -> Iterator[Db]:
+def transaction(application_name: str = "paas-cli") -> Iterator[Db]:
     """One transaction: commit when the block finishes, roll back on any error."""
-    if early is not None:
-        db = early.get()
-        try:
-            with db.transaction():
-                yield db
-        finally:
-            db.close()
-        return
     with database(application_name) as db:
         with db.transaction():
             yield db
-
-
-CLOSE_WAIT = 0.5
-
-
-class EarlyConnection:
-    """The database connection, opened by a thread while the command validates its input: libpq's
-    connect (TCP, the server starting a backend, authentication) overlaps Python's own work
-    instead of following it. Only with PAAS_DATABASE_URL set (the embedded server's first start
-    has its own path). Input that fails validation closes it unused; nothing is written."""
-
-    def __init__(self, application_name: str = "paas-cli") -> None:
-        import threading
-
-        from paas.db.sql import import_psycopg2
-
-        import_psycopg2()  # here, not in the thread: its import-time ssl guard is process-wide
-        self._db: Db | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._open, args=(application_name,), daemon=True)
-        self._thread.start()
-
-    @classmethod
-    def start(cls, application_name: str = "paas-cli") -> "EarlyConnection | None":
-        return cls(application_name) if os.environ.get("PAAS_DATABASE_URL") else None
-
-    def _open(self, application_name: str) -> None:
-        from paas.db.sql import connect
-        from paas.db.url import resolve
-
-        try:
-            self._db = connect(resolve(), application_name)
-        except BaseException as e:  # reported by get(), on the main thread
-            self._error = e
-
-    def get(self) -> Db:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._db is not None
-        return self._db
-
-    def close(self) -> None:
-        """Unused (the input was refused): close it cleanly rather than drop it at exit; a
-        connect still under way after CLOSE_WAIT seconds (the server is slow or down) is left
-        to the process's exit, so a refusal is never held up by the database."""
-        self._thread.join(CLOSE_WAIT)
-        if self._db is not None:
-            self._db.close()
 
 
 # --------------------------------------------------------------------------- output

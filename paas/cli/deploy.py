@@ -10,7 +10,7 @@ import os
 import click
 
 from paas.cli.common import (
-    EarlyConnection, actor_option, actor_or_default, app_argument, env_option, json_option, message_option, print_json, transaction,
+    actor_option, actor_or_default, app_argument, env_option, json_option, message_option, print_json, transaction,
     verbose_option, wait_option, wait_timeout,
 )
 from paas.domain import validate as v
@@ -92,17 +92,6 @@ def deploy(app, image, env, strategy, steps, pause_at, message, manifest_path, a
       paas deploy checkout -i registry.example.com/checkout:1.5 -e production --strategy canary --steps 10,50,100 --wait
       paas deploy --image registry.example.com/checkout:1.5     # in a folder whose paas.toml has app = "checkout"
     """
-    early = EarlyConnection.start()
-    try:
-        req = _request(early, app, env, image, strategy, steps, pause_at, message, manifest_path, actor)
-    except BaseException:
-        if early is not None:
-            early.close()
-        raise
-    _report(req, as_json, wait, verbose)
-
-
-def _request(early, app, env, image, strategy, steps, pause_at, message, manifest_path, actor):
     from paas.service.releases import deploy as do_deploy
 
     v.image_ref(image)
@@ -126,6 +115,7 @@ def _request(early, app, env, image, strategy, steps, pause_at, message, manifes
     if (steps is not None or pause_at is not None) and (strategy or (manifest and manifest.strategy.default)) != "canary":
         raise UserError("--steps and --pause-at apply to --strategy canary")
     who = actor_or_default(actor)
-    with transaction(early=early) as db:
-        return do_deploy(db, app, env, image, actor=who, message=message, strategy=strategy, manifest=manifest,
-                         canary_steps=canary_steps, pause_at=pause_at)
+    with transaction() as db:
+        req = do_deploy(db, app, env, image, actor=who, message=message, strategy=strategy, manifest=manifest,
+                        canary_steps=canary_steps, pause_at=pause_at)
+    _report(req, as_json, wait, verbose)
