@@ -76,8 +76,25 @@ def _wait(what, check, timeout=60.0, stack=None, app=None):
         hist = stack.paas("history", app, "--json").json()
         seen = (f"; jobs: {stack.paas('jobs', app, '--json').out}; schedules: {list(_schedules(stack, app))}; "
                 f"last events: {[(e['kind'], e['message']) for e in stack.events(hist[0]['deployment_id'])][-8:]}; "
-                f"queue: {_queue(stack)}")
+                f"queue: {_queue(stack)}; recorded task definitions: {_recorded_tds(stack)}; "
+                f"ECS revisions: {_revisions(stack, app)}")
     pytest.fail(f"{what} within {timeout:.0f}s{seen}")
+
+
+def _recorded_tds(stack):
+    return [(r.family, r.task_version, r.arn.rsplit("/", 1)[-1])
+            for r in stack.sql("SELECT family, task_version, arn FROM task_definitions ORDER BY recorded_at")]
+
+
+def _revisions(stack, app):
+    """Each revision of the app's web family with its paas:release tag and status."""
+    ecs = stack.client("ecs")
+    out = []
+    for status in ("ACTIVE", "INACTIVE"):
+        for arn in ecs.list_task_definitions(familyPrefix=f"{app}-dev-web", status=status)["taskDefinitionArns"]:
+            tags = ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"]).get("tags") or []
+            out.append((arn.rsplit("/", 1)[-1], status, {t["key"]: t["value"] for t in tags}.get("paas:release")))
+    return out
 
 
 def _queue(stack):
