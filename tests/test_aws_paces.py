@@ -152,3 +152,19 @@ def test_only_workers_see_the_paces(paas, staging, db_url):
             assert not allowed, role
         cur.execute("RESET ROLE")
     admin.close()
+
+
+def test_a_caller_whose_lease_ran_out_stops_asking_for_a_slot(stores):
+    """A far-off slot is asked for again and again; a thread whose lease expired meanwhile gets
+    LeaseLost instead of a slot it could never use."""
+    from paas.aws import guard
+    from paas.domain.errors import LeaseLost
+
+    a, b = stores
+    a.throttled("acct", OP, start=0.2, ceiling=20.0, floor=0.05)  # 0.1/s: the next slot 10 s away
+    w = _bucket(b, FakeSleep())
+    w.shared = b
+    with guard.lease(lambda: guard.now() - 1.0):  # already past its deadline
+        with pytest.raises(LeaseLost):
+            w._on_before_send(event_name="before-send.ecs.RegisterTaskDefinition")
+    assert w.shared_slots == 0 and b.slot("acct", OP)[0] is False  # no slot was taken

@@ -22,8 +22,8 @@ botocore's retries stop multiplying across workers (a throttling storm).
 
 Workers share those paces (`share_paces`, given `paas.db.paces.DbPaces` by the worker): the first
 throttle anywhere makes the operation's pace one row for the account, every worker takes its
-turns from that row, and one AIMD loop serves them all. Without a store, or while it fails, each
-process paces on its own.
+turns from that row, and one control loop serves them all (paas/db/paces.py). Without a store,
+or while it fails, each process paces on its own.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ import threading
 import time
 from typing import Any, Callable, Protocol
 
-from paas.aws.accounting import is_throttle_response, key_from_event
+from paas.aws import guard
+from paas.aws.accounting import add_refusal, is_throttle_response, key_from_event
 
 DEFAULT_RPS = 20.0  # the default of PAAS_AWS_RPS (paas.settings.DEFAULT_AWS_RPS)
 SHARED_REFRESH = 2.0  # seconds between reads of which operations the account's workers pace
@@ -201,7 +202,13 @@ class TokenBucket:
             taken, wait = got
             if taken:
                 break
-            # the next slot is further away than the store hands out: ask again nearer the time
+            # the next slot is further away than the store hands out: ask again nearer the time,
+            # unless this thread's lease ran out meanwhile (the send guard would refuse the request)
+            try:
+                guard.check(key)
+            except Exception:
+                add_refusal(key)
+                raise
             step = min(SHARED_POLL_MAX, max(SHARED_POLL_MIN, wait / 2))
             self._sleep(step)
             self.waited_seconds += step
