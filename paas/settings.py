@@ -265,6 +265,7 @@ def check() -> None:
     if any(_env(name) is not None for name, _, _ in NOTIFY_DURATIONS):
         NotifySettings()
     aws_rate()
+    shared_paces()
     gc = {name: os.environ[name] for name in GC_SETTINGS if _env(name) is not None}
     if gc:
         from paas.domain.gc_policy import validate_overrides

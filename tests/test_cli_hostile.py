@@ -109,6 +109,8 @@ CASES: dict[str, Case] = {
     # settings
     "PAAS_AWS_RPS=fast": Case(dep(), "PAAS_AWS_RPS", env={"PAAS_AWS_RPS": "fast"}),
     "PAAS_BAKE=soon": Case(["history"], "PAAS_BAKE", env={"PAAS_BAKE": "soon"}),
+    "PAAS_AWS_SHARED_PACES=maybe": Case(["history"], "PAAS_AWS_SHARED_PACES",
+                                        env={"PAAS_AWS_SHARED_PACES": "maybe"}),
     "PAAS_POLL_INTERVAL=0": Case(["history"], "PAAS_POLL_INTERVAL", env={"PAAS_POLL_INTERVAL": "0"}),
     "PAAS_HEARTBEAT past PAAS_LEASE_TTL": Case(["history"], "PAAS_HEARTBEAT",
                                                 env={"PAAS_HEARTBEAT": "1m", "PAAS_LEASE_TTL": "30"}),
