@@ -33,7 +33,7 @@ from paas.reconciler import failpoints, outcome
 from paas.reconciler.handlers import HANDLERS, Context
 from paas.reconciler.load import Loaded, load_desired
 from paas.reconciler.memo import Known, ObservationMemo
-from paas.reconciler.observe import observe, refresh_after, summary
+from paas.reconciler.observe import observe, refresh_after, releases_of_interest, summary
 from paas.reconciler.task_watch import observe_tasks
 from paas.reconciler.outcome import Outcome
 
@@ -125,6 +125,7 @@ def _pass(db: Db, claim: queue.Claim, driver_for: Callable[[EnvironmentRecord], 
           known: Known) -> Outcome:
     applied = 0
     obs = None
+    obs_interest: frozenset[int] = frozenset()  # the releases `obs` was read for
     driver: Driver | None = None
     loaded: Loaded | None = None
     step: s.Step | None = None
@@ -140,7 +141,13 @@ def _pass(db: Db, claim: queue.Claim, driver_for: Callable[[EnvironmentRecord], 
             if step is None:
                 if driver is None:
                     driver = driver_for(loaded.env)
+                interest = frozenset(r.id for r in releases_of_interest(d))
+                if obs is not None and not interest <= obs_interest:
+                    # a request arrived mid-pass (a rollback, a new deploy): what this pass saw was
+                    # read for other releases (their task definitions above all), so read afresh
+                    obs = None
                 if obs is None:
+                    obs_interest = interest
                     obs = observe_tasks(driver, d, observe(driver, d, loaded.task_definitions, policy, known))
                     with fenced(db, claim):
                         w.record_observation(db, claim.app_id, claim.environment_id, summary(d, obs))

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import deployment_id
+from tests.e2e.conftest import deployment_id, wait_for
 
 
 def status(stack, app):
@@ -249,3 +249,43 @@ def test_bad_input_to_the_new_commands(stack, args, input):
         r = stack.paas("secrets", "set", app, "9bad-name", input="x")
     assert r.code == 2, r.out + r.err
     assert len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err
+
+
+def test_a_rollback_requested_mid_pass_reuses_the_task_definition_of_its_target(stack, monkeypatch):
+    """The rollback to v1 arrives while a worker's pass is marking v3 known-good (requested from
+    inside the pass, right before that step). The same pass goes on to the rollback: it must read
+    the task definitions of the releases it now serves, find v1's revision and reuse it, not
+    register a duplicate because its first look was taken for v3 and v2 alone."""
+    import paas.reconciler.worker as worker_module
+    from paas.planner import steps as s
+    from tests.conftest import run_paas_process
+
+    app = stack.app()
+    real = worker_module.reconcile_once
+    asked: list[int] = []
+
+    def with_mid_pass_rollback(*args, **kwargs):
+        count = kwargs.get("on_step")
+
+        def on_step(step):
+            if count:
+                count(step)
+            if isinstance(step, s.MarkKnownGood) and not asked and step.reason.startswith("v3 "):
+                # a separate process, as a user's CLI would be (this thread is the worker's)
+                r = run_paas_process("rollback", app, "--to", "v1", "--json", env={"PAAS_DATABASE_URL": stack.db_url})
+                assert r.code == 0, r.err
+                asked.append(json.loads(r.out)["deployment_id"])
+
+        kwargs["on_step"] = on_step
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(worker_module, "reconcile_once", with_mid_pass_rollback)
+    stack.start_worker(concurrency=1)
+    for tag in ("1", "2", "3"):
+        assert stack.paas("deploy", app, "--image", f"shop:{tag}", "--wait").code == 0
+    wait_for("the rollback requested mid-pass", lambda: asked, 60)
+    assert stack.wait_state(asked[0], timeout=90)["state"] == "succeeded"
+    steps = [e["message"] for e in stack.events(asked[0]) if e["kind"] == "step"]
+    assert not any("register the task definition" in m for m in steps), steps
+    revisions = stack.client("ecs").list_task_definitions(familyPrefix=f"{app}-dev-web")["taskDefinitionArns"]
+    assert len(revisions) == 3, revisions  # v1, v2, v3: the rollback runs v1's own revision
