@@ -76,7 +76,7 @@ class TokenBucket:
         self._shared_paced: dict[str, float] = {}
         self._shared_read = float("-inf")
         self._shared_down_until = float("-inf")
-        self.shared_slots = 0  # requests sent on a shared slot (for benchmarks)
+        self.shared_slots = 0  # requests sent on a shared slot
 
     @property
     def rate(self) -> float:
@@ -221,17 +221,15 @@ class TokenBucket:
     def throttled(self, key: str) -> None:
         """AWS refused `key` for its rate: pace it (slower, if it already was)."""
         with self._lock:
+            ceiling = self._rate if self._rate > 0 else Pace.UNLIMITED_START
+            # the rate this operation was being sent at: where a new pace starts (halved below)
+            start = min(ceiling, 1.0 / max(1e-3, self._sends.get(key, (0.0, 1.0 / ceiling))[1]))
             pace = self._paces.get(key)
             if pace is None:
-                ceiling = self._rate if self._rate > 0 else Pace.UNLIMITED_START
-                # start from the rate this operation was being sent at (halved just below)
-                sent_rate = 1.0 / self._sends.get(key, (0.0, 1.0 / ceiling))[1]
-                pace = self._paces[key] = Pace(ceiling, start=min(ceiling, sent_rate),
-                                               clock=self._clock, sleep=self._sleep)
+                pace = self._paces[key] = Pace(ceiling, start=start, clock=self._clock, sleep=self._sleep)
         pace.throttled()
         if self.shared is not None:
-            start = self._shared_paced.get(key) or 1.0 / max(1e-3, self._sends.get(key, (0.0, 1.0))[1])
-            rate = self._shared_call(lambda s: s.throttled(self.account, key, start=min(pace.ceiling, start),
+            rate = self._shared_call(lambda s: s.throttled(self.account, key, start=start,
                                                            ceiling=pace.ceiling, floor=pace.floor))
             if rate is not None:
                 self._shared_paced[key] = rate

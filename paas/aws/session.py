@@ -195,7 +195,8 @@ def get_clients(region: str, endpoint_url: str | None = None, role_arn: str | No
         spec = None
     with _cache_lock:
         session = _session(region, endpoint_url, role_arn)
-        bucket = budget or budget_for(_account_key(session, endpoint_url, role_arn))
+        account_key = _account_key(session, endpoint_url, role_arn)
+        bucket = budget or budget_for(account_key)
         key = (region, endpoint_url, role_arn, id(bucket), str(spec) if spec else None,
                connect_timeout, read_timeout)
         clients = _clients_cache.get(key)
@@ -203,7 +204,7 @@ def get_clients(region: str, endpoint_url: str | None = None, role_arn: str | No
             clients = AwsClients(region=region, endpoint_url=endpoint_url, role_arn=role_arn,
                                  session=session, budget=bucket,
                                  faults=FaultInjector(spec) if spec else None,
-                                 account_key=_account_key(session, endpoint_url, role_arn),
+                                 account_key=account_key,
                                  connect_timeout=connect_timeout, read_timeout=read_timeout)
             _clients_cache[key] = clients
         return clients

@@ -17,7 +17,6 @@ from paas.domain.frozen import Frozen, setfield
 
 T = TypeVar("T")
 
-_set = setfield
 Record = Frozen  # the records' base, for isinstance checks
 
 
@@ -58,12 +57,12 @@ class AppRecord(Frozen):
 
     def __init__(self, id: int, name: str, app_type: str, team: str | None, gc_policy: dict,
                  created_at: datetime) -> None:
-        _set(self, "id", id)
-        _set(self, "name", name)
-        _set(self, "app_type", app_type)
-        _set(self, "team", team)
-        _set(self, "gc_policy", gc_policy)
-        _set(self, "created_at", created_at)
+        setfield(self, "id", id)
+        setfield(self, "name", name)
+        setfield(self, "app_type", app_type)
+        setfield(self, "team", team)
+        setfield(self, "gc_policy", gc_policy)
+        setfield(self, "created_at", created_at)
 
 
 class EnvironmentRecord(Frozen):
@@ -90,20 +89,20 @@ class EnvironmentRecord(Frozen):
                  vpc_id: str | None, subnets: tuple[str, ...], security_groups: tuple[str, ...],
                  role_arn: str | None, alb_security_group: str | None, assign_public_ip: bool,
                  app_domain: str | None, require_message: bool, created_at: datetime) -> None:
-        _set(self, "id", id)
-        _set(self, "name", name)
-        _set(self, "region", region)
-        _set(self, "cluster", cluster)
-        _set(self, "listener_arn", listener_arn)
-        _set(self, "vpc_id", vpc_id)
-        _set(self, "subnets", subnets)
-        _set(self, "security_groups", security_groups)
-        _set(self, "role_arn", role_arn)
-        _set(self, "alb_security_group", alb_security_group)
-        _set(self, "assign_public_ip", assign_public_ip)
-        _set(self, "app_domain", app_domain)
-        _set(self, "require_message", require_message)
-        _set(self, "created_at", created_at)
+        setfield(self, "id", id)
+        setfield(self, "name", name)
+        setfield(self, "region", region)
+        setfield(self, "cluster", cluster)
+        setfield(self, "listener_arn", listener_arn)
+        setfield(self, "vpc_id", vpc_id)
+        setfield(self, "subnets", subnets)
+        setfield(self, "security_groups", security_groups)
+        setfield(self, "role_arn", role_arn)
+        setfield(self, "alb_security_group", alb_security_group)
+        setfield(self, "assign_public_ip", assign_public_ip)
+        setfield(self, "app_domain", app_domain)
+        setfield(self, "require_message", require_message)
+        setfield(self, "created_at", created_at)
 
 
 class ProcessRecord(Frozen):
@@ -116,10 +115,10 @@ class ProcessRecord(Frozen):
     health_check_path: str
 
     def __init__(self, name: str, command: str | None, port: int | None, health_check_path: str) -> None:
-        _set(self, "name", name)
-        _set(self, "command", command)
-        _set(self, "port", port)
-        _set(self, "health_check_path", health_check_path)
+        setfield(self, "name", name)
+        setfield(self, "command", command)
+        setfield(self, "port", port)
+        setfield(self, "health_check_path", health_check_path)
 
 
 class ConfigRecord(Frozen):
@@ -134,12 +133,12 @@ class ConfigRecord(Frozen):
     created_at: datetime
 
     def __init__(self, id: int, version: int, vars: dict, secrets: dict, actor: str, created_at: datetime) -> None:
-        _set(self, "id", id)
-        _set(self, "version", version)
-        _set(self, "vars", vars)
-        _set(self, "secrets", secrets)
-        _set(self, "actor", actor)
-        _set(self, "created_at", created_at)
+        setfield(self, "id", id)
+        setfield(self, "version", version)
+        setfield(self, "vars", vars)
+        setfield(self, "secrets", secrets)
+        setfield(self, "actor", actor)
+        setfield(self, "created_at", created_at)
 
 
 class ReleaseRecord(Frozen):
@@ -162,17 +161,17 @@ class ReleaseRecord(Frozen):
     def __init__(self, id: int, version: int, kind: str, image: str, image_id: int, digest: str | None,
                  config_version_id: int, formation: dict, manifest: dict, copied_from_id: int | None,
                  known_good_at: datetime | None) -> None:
-        _set(self, "id", id)
-        _set(self, "version", version)
-        _set(self, "kind", kind)
-        _set(self, "image", image)
-        _set(self, "image_id", image_id)
-        _set(self, "digest", digest)
-        _set(self, "config_version_id", config_version_id)
-        _set(self, "formation", formation)
-        _set(self, "manifest", manifest)
-        _set(self, "copied_from_id", copied_from_id)
-        _set(self, "known_good_at", known_good_at)
+        setfield(self, "id", id)
+        setfield(self, "version", version)
+        setfield(self, "kind", kind)
+        setfield(self, "image", image)
+        setfield(self, "image_id", image_id)
+        setfield(self, "digest", digest)
+        setfield(self, "config_version_id", config_version_id)
+        setfield(self, "formation", formation)
+        setfield(self, "manifest", manifest)
+        setfield(self, "copied_from_id", copied_from_id)
+        setfield(self, "known_good_at", known_good_at)
 
 
 class BaseRelease(Frozen):
@@ -185,10 +184,10 @@ class BaseRelease(Frozen):
     strategy: str
 
     def __init__(self, release: ReleaseRecord, deployment_id: int, deployment_state: str, strategy: str) -> None:
-        _set(self, "release", release)
-        _set(self, "deployment_id", deployment_id)
-        _set(self, "deployment_state", deployment_state)
-        _set(self, "strategy", strategy)
+        setfield(self, "release", release)
+        setfield(self, "deployment_id", deployment_id)
+        setfield(self, "deployment_state", deployment_state)
+        setfield(self, "strategy", strategy)
 
     @property
     def live(self) -> bool:

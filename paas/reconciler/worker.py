@@ -335,12 +335,12 @@ class Worker:
 
     def run(self) -> None:
         threads = [threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)]
+        push_events = None
         if not self.once:
-            threads.append(threading.Thread(target=self._listen, name="listen", daemon=True))
-            threads.append(threading.Thread(target=self._gauges, name="gauges", daemon=True))
-            threads.append(threading.Thread(target=self._deliver_loop, name="notify", daemon=True))
-            threads.append(threading.Thread(target=self._pipeline_events, name="push-events", daemon=True))
-        push_events = threads[-1] if not self.once else None
+            push_events = threading.Thread(target=self._pipeline_events, name="push-events", daemon=True)
+            threads += [threading.Thread(target=self._listen, name="listen", daemon=True),
+                        threading.Thread(target=self._gauges, name="gauges", daemon=True),
+                        threading.Thread(target=self._deliver_loop, name="notify", daemon=True), push_events]
         if self.paces is not None:
             budget.share_paces(self.paces)
         for t in threads:
